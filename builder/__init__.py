@@ -1,0 +1,1 @@
+"""Switchboard visual builder (Streamlit); see issue 6."""

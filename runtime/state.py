@@ -1,0 +1,52 @@
+"""The state of one call as LangGraph checkpoints it."""
+
+from __future__ import annotations
+
+import operator
+from typing import Annotated, Any, Literal, TypedDict
+
+from langchain_core.messages import AnyMessage
+from langgraph.graph.message import add_messages
+
+Outcome = Literal["completed", "escalated", "handed_off", "abandoned", "failed"]
+
+
+class IntentResult(TypedDict):
+    name: str | None
+    confidence: float
+    node: str
+
+
+class ToolCallRecord(TypedDict):
+    name: str
+    args: dict[str, Any]
+    result: Any
+    error: str | None
+    duration_ms: float
+    node: str
+
+
+class CallState(TypedDict, total=False):
+    """Checkpointed call state.
+
+    `vars` holds graph variables, slots and tool results of the agent currently
+    handling the call (replaced whole by each update); `agent` is that agent's
+    graph id and `node` its current node. `pending_input` is a caller turn not yet
+    consumed by a waiting node; `awaiting` is the node that wants the next turn.
+    """
+
+    messages: Annotated[list[AnyMessage], add_messages]
+    vars: dict[str, Any]
+    agent: str
+    node: str
+    awaiting: str | None
+    pending_input: str | None
+    intent: IntentResult | None
+    attempts: dict[str, int]
+    visited: Annotated[list[str], operator.add]
+    tool_calls: Annotated[list[ToolCallRecord], operator.add]
+    agents: Annotated[list[str], operator.add]
+    saved_vars: dict[str, dict[str, Any]]
+    outcome: Outcome | None
+    outcome_reason: str | None
+    handoff_to: str | None
