@@ -1,0 +1,33 @@
+"""Node kinds: one module per kind, each with `build(node_id, spec, env) -> NodeFn`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from nodes import branch, collect, end, escalate, handoff, route, say, tool
+from nodes.base import BuildEnv, NodeFn
+
+Builder = Callable[[str, Any, BuildEnv], NodeFn]
+
+
+def builder_for(kind: str) -> Builder:
+    """The builder of a node kind (imports `llm` lazily: it pulls in LangChain's
+    OpenAI client)."""
+    if kind == "llm":
+        from nodes import llm
+
+        return llm.build  # type: ignore[no-any-return]
+    return BUILDERS[kind]
+
+
+BUILDERS: dict[str, Builder] = {
+    "say": say.build,
+    "collect": collect.build,
+    "route": route.build,
+    "tool": tool.build,
+    "branch": branch.build,
+    "handoff": handoff.build,
+    "escalate": escalate.build,
+    "end": end.build,
+}

@@ -41,6 +41,8 @@ class CallState(TypedDict, total=False):
     node: str
     awaiting: str | None
     pending_input: str | None
+    turn: int
+    consumed: dict[str, int]
     intent: IntentResult | None
     attempts: dict[str, int]
     visited: Annotated[list[str], operator.add]

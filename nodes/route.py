@@ -1,0 +1,63 @@
+"""`route`: classify the caller's turn into one of the node's intents.
+
+The intent set is prepared once at compile time (examples embedded then); a
+turn below the confidence threshold goes to `fallback`. A turn handed on by an
+earlier node (a handoff from a front-desk agent) is classified without asking
+again. On a match the turn stays available to the next node of the same turn,
+so a following date question can take "next Tuesday" from "a cleaning next
+Tuesday".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.runtime import Runtime
+from langgraph.types import Command
+
+from nodes.base import (
+    BuildEnv,
+    NodeFn,
+    carried_input,
+    consumed,
+    entered,
+    goto,
+    resuming,
+    say,
+    wait_for_caller,
+)
+from runtime.context import CallContext
+from runtime.state import CallState, IntentResult
+from schemas.spec import RouteNode
+
+
+def build(node_id: str, spec: RouteNode, env: BuildEnv) -> NodeFn:
+    graph = env.graph
+    threshold = spec.threshold if spec.threshold is not None else graph.routing.threshold
+    intent_set = env.intent_sets(
+        {name: list(i.examples) for name, i in spec.intents.items()}, threshold
+    )
+
+    async def run(state: CallState, runtime: Runtime[CallContext]) -> Command[Any]:
+        update: dict[str, Any] = entered(state, graph, node_id)
+        text = state.get("pending_input") if resuming(state, graph, node_id) else None
+        if text is None:
+            text = carried_input(state, graph, node_id)
+        if text is None:
+            update["messages"] = say(spec.prompt, state, graph, node_id)
+            return wait_for_caller(graph, node_id, update)
+
+        update["consumed"] = consumed(state, graph, node_id)
+        match = await intent_set.classify(text)
+        name = match.name if match.name in spec.intents else None
+        result: IntentResult = {"name": name, "confidence": float(match.confidence), "node": node_id}
+        update["intent"] = result
+        update["awaiting"] = None
+        if name is None:
+            update["pending_input"] = None
+            return Command(goto=goto(graph, spec.fallback), update=update)
+        update["vars"] = {**state.get("vars", {}), "intent": name}
+        update["pending_input"] = text
+        return Command(goto=goto(graph, spec.intents[name].next), update=update)
+
+    return run

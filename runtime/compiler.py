@@ -1,0 +1,163 @@
+"""Compile graph specs into one LangGraph state machine.
+
+`compile_call(root, resolve=..., checkpointer=...)` gathers the root agent and
+every agent reachable through handoffs, turns each spec node into a LangGraph
+node (`<graph id>/<node id>`, built by the node kind's module in `nodes/`), adds
+the shared `listen` node that waits for caller turns, and compiles with the
+checkpointer it is given. Intent examples are embedded here, once, not per turn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph import START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+
+from nodes import builder_for
+from nodes.base import LISTEN, BuildEnv, IntentMatcher, IntentSetFactory, qualify
+from nodes.handoff import target_id
+from nodes.listen import build_listen
+from runtime.context import CallContext
+from runtime.state import CallState
+from schemas.diagnostics import Diagnostic, GraphError
+from schemas.spec import GraphSpec, HandoffNode, node_targets
+
+GraphResolver = Callable[[str], GraphSpec]
+#: Every node visit and every caller turn is one LangGraph step; a long call
+#: stays far below this, a flow that loops without waiting hits it.
+RECURSION_LIMIT = 500
+
+
+@dataclass
+class CompiledCall:
+    """A runnable call flow: the root agent, every agent it can hand off to, and
+    the compiled LangGraph graph."""
+
+    root: GraphSpec
+    agents: dict[str, GraphSpec]
+    graph: CompiledStateGraph[Any, Any, Any, Any]
+
+    def config(self, call_id: str) -> dict[str, Any]:
+        return {"configurable": {"thread_id": call_id}, "recursion_limit": RECURSION_LIMIT}
+
+
+def default_intent_sets(graph: GraphSpec) -> IntentSetFactory:
+    """The intent classifier a graph asks for in its `routing` settings."""
+    from runtime.intents import make_intent_set
+
+    if graph.routing.classifier == "llm":
+        from runtime.intents_llm import make_llm_intent_set_factory
+
+        return make_llm_intent_set_factory(graph)  # type: ignore[no-any-return]
+    return make_intent_set
+
+
+def gather_agents(root: GraphSpec, resolve: GraphResolver | None) -> dict[str, GraphSpec]:
+    """The root and every graph reachable through handoff nodes, by id."""
+    agents = {root.id: root}
+    todo = [root]
+    problems: list[Diagnostic] = []
+    while todo:
+        spec = todo.pop()
+        for node_id, node in spec.nodes.items():
+            if not isinstance(node, HandoffNode):
+                continue
+            tid = target_id(node)
+            if tid in agents:
+                continue
+            try:
+                if resolve is None:
+                    raise KeyError(tid)
+                target = resolve(node.graph)
+            except (KeyError, FileNotFoundError, GraphError) as exc:
+                detail = f": {exc}" if isinstance(exc, GraphError) else ""
+                problems.append(Diagnostic(
+                    code="E209", severity="error", node=node_id,
+                    pointer=f"/nodes/{node_id}/graph", file=spec.id,
+                    message=f"handoff to graph {node.graph!r}, which could not be loaded{detail}",
+                ))
+                continue
+            agents[tid] = target
+            todo.append(target)
+    if problems:
+        raise GraphError(problems)
+    return agents
+
+
+def _check_targets(spec: GraphSpec) -> None:
+    bad = [
+        Diagnostic(code="E201", severity="error", node=nid, file=spec.id,
+                   pointer=f"/nodes/{nid}", message=f"edge {label!r} goes to unknown node {t!r}")
+        for nid, node in spec.nodes.items()
+        for label, t in node_targets(node).items()
+        if t not in spec.nodes
+    ]
+    if spec.start not in spec.nodes:
+        bad.append(Diagnostic(code="E210", severity="error", file=spec.id, pointer="/start",
+                              message=f"start node {spec.start!r} does not exist"))
+    bad += [
+        Diagnostic(code="E201", severity="error", file=spec.id, pointer=f"/global_intents/{n}",
+                   message=f"global intent {n!r} goes to unknown node {gi.goto!r}")
+        for n, gi in spec.global_intents.items()
+        if gi.goto and gi.goto not in spec.nodes
+    ]
+    if bad:
+        raise GraphError(bad)
+
+
+def compile_call(
+    root: GraphSpec,
+    *,
+    resolve: GraphResolver | None = None,
+    checkpointer: BaseCheckpointSaver[Any] | None = None,
+    intent_sets: Callable[[GraphSpec], IntentSetFactory] | None = None,
+) -> CompiledCall:
+    """Compile `root` and its handoff targets into one checkpointed LangGraph.
+
+    Raises `GraphError` when a node points nowhere or a handoff target cannot be
+    loaded; run the static checks (`schemas.checks`) first for full diagnostics.
+    """
+    agents = gather_agents(root, resolve)
+    factory_for = intent_sets or default_intent_sets
+    builder: StateGraph[Any, Any, Any, Any] = StateGraph(CallState, context_schema=CallContext)
+    global_sets: dict[str, IntentMatcher | None] = {}
+    for spec in agents.values():
+        _check_targets(spec)
+        factory = factory_for(spec)
+        env = BuildEnv(graph=spec, intent_sets=factory, graphs=agents)
+        for node_id, node in spec.nodes.items():
+            fn = builder_for(node.type)(node_id, node, env)
+            builder.add_node(qualify(spec.id, node_id), fn)  # type: ignore[call-overload]
+        global_sets[spec.id] = (
+            factory({n: list(gi.examples) for n, gi in spec.global_intents.items()},
+                    spec.routing.threshold)
+            if spec.global_intents else None
+        )
+    builder.add_node(LISTEN, build_listen(agents, global_sets))  # type: ignore[call-overload]
+    builder.add_edge(START, qualify(root.id, root.start))
+    graph = builder.compile(checkpointer=checkpointer, name=root.id)
+    return CompiledCall(root=root, agents=agents, graph=graph)
+
+
+def initial_state(
+    root: GraphSpec, *, call_id: str, caller: str | None, context: CallContext,
+    variables: Mapping[str, Any] | None = None,
+) -> CallState:
+    """The state a new call starts from: the root's variables plus built-ins."""
+    now = context.clock()
+    builtins = {
+        "call_id": call_id, "caller": caller or "", "agent": root.id,
+        "now": now.isoformat(timespec="seconds"), "today": now.date().isoformat(),
+        "last_utterance": "", "intent": "",
+    }
+    return {
+        "messages": [], "vars": {**root.variables, **(variables or {}), **builtins},
+        "agent": root.id, "node": root.start, "awaiting": None, "pending_input": None,
+        "turn": 0, "consumed": {}, "intent": None, "attempts": {}, "visited": [],
+        "tool_calls": [], "agents": [root.id], "saved_vars": {}, "outcome": None,
+        "outcome_reason": None, "handoff_to": None,
+    }

@@ -1,0 +1,157 @@
+"""Drive one call through a compiled graph, turn by turn, as events.
+
+A `CallSession` is the text-level call: `start()` runs the flow until it first
+needs the caller, `send(text)` resumes it with one caller turn, `hangup()` ends
+it. Each returns the events of that step (agent lines, nodes entered, slots
+filled, intents, tool calls, outcome); `stream_*` variants yield them as they
+happen, including LLM tokens. The same thread id resumes the call in another
+process from its checkpoint.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.messages import AIMessage, BaseMessage
+from langgraph.types import Command
+
+from nodes.base import LISTEN, split_name
+from runtime.compiler import CompiledCall, initial_state
+from runtime.context import CallContext
+
+
+@dataclass(frozen=True)
+class CallEvent:
+    """One thing that happened in a call. `type` is one of: agent, token, node,
+    slot, intent, tool, waiting, outcome."""
+
+    type: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"type": self.type, **self.data}
+
+
+class CallEnded(Exception):
+    """The call already has an outcome; no more caller turns are accepted."""
+
+
+@dataclass
+class CallSession:
+    compiled: CompiledCall
+    context: CallContext = field(default_factory=CallContext)
+    call_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    caller: str | None = None
+    variables: Mapping[str, Any] | None = None
+    _vars: dict[str, Any] = field(default_factory=dict, init=False)
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self.compiled.config(self.call_id)
+
+    async def state(self) -> dict[str, Any]:
+        """The checkpointed call state (empty before `start`)."""
+        snap = await self.compiled.graph.aget_state(self.config)  # type: ignore[arg-type]
+        return dict(snap.values or {})
+
+    async def started(self) -> bool:
+        return bool(await self.state())
+
+    async def ended(self) -> bool:
+        snap = await self.compiled.graph.aget_state(self.config)  # type: ignore[arg-type]
+        return bool(snap.values) and not snap.next
+
+    async def start(self) -> list[CallEvent]:
+        """Run a new call until it first waits for the caller (or ends)."""
+        return [e async for e in self.stream_start()]
+
+    async def send(self, text: str) -> list[CallEvent]:
+        """Give the call one caller turn; run until it waits again or ends."""
+        return [e async for e in self.stream_send(text)]
+
+    async def hangup(self) -> list[CallEvent]:
+        """The caller hung up: the call ends as abandoned unless already over."""
+        if await self.ended():
+            return []
+        return [e async for e in self._run(Command(resume={"hangup": True}))]
+
+    def stream_start(self) -> AsyncIterator[CallEvent]:
+        root = self.compiled.root
+        state = initial_state(root, call_id=self.call_id, caller=self.caller,
+                              context=self.context, variables=self.variables)
+        return self._run(state)
+
+    async def stream_send(self, text: str) -> AsyncIterator[CallEvent]:
+        if await self.ended():
+            raise CallEnded(f"call {self.call_id} has ended")
+        async for event in self._run(Command(resume=text)):
+            yield event
+
+    async def _run(self, payload: Any) -> AsyncIterator[CallEvent]:
+        if isinstance(payload, Mapping) and "vars" in payload:
+            self._vars = dict(payload["vars"])
+        else:
+            self._vars = dict((await self.state()).get("vars", {}))
+        graph = self.compiled.graph
+        async for mode, chunk in graph.astream(
+            payload, self.config, context=self.context,  # type: ignore[arg-type]
+            stream_mode=["updates", "custom"],
+        ):
+            if mode == "custom":
+                if isinstance(chunk, Mapping) and "type" in chunk:
+                    data = {k: v for k, v in chunk.items() if k != "type"}
+                    yield CallEvent(str(chunk["type"]), data)
+                continue
+            for name, update in (chunk or {}).items():
+                if name == "__interrupt__":
+                    for intr in update:
+                        yield CallEvent("waiting", dict(intr.value))
+                    continue
+                if isinstance(update, Mapping):
+                    for event in self._events(name, update):
+                        yield event
+
+    def _events(self, name: str, update: Mapping[str, Any]) -> list[CallEvent]:
+        out: list[CallEvent] = []
+        agent, node = split_name(name) if name != LISTEN else (update.get("agent", ""), "")
+        for visited in update.get("visited", []):
+            g, n = split_name(visited)
+            out.append(CallEvent("node", {"agent": g, "node": n}))
+        intent = update.get("intent")
+        if intent:
+            out.append(CallEvent("intent", dict(intent)))
+        for record in update.get("tool_calls", []):
+            out.append(CallEvent("tool", dict(record)))
+        new_vars = update.get("vars")
+        if isinstance(new_vars, Mapping):
+            for key, value in new_vars.items():
+                if key in ("last_utterance",):
+                    continue
+                if key not in self._vars or self._vars[key] != value:
+                    out.append(CallEvent("slot", {"name": key, "value": value}))
+            self._vars = dict(new_vars)
+        for msg in update.get("messages", []):
+            if isinstance(msg, AIMessage) and not msg.additional_kwargs.get("internal"):
+                text = _text(msg)
+                if text:
+                    out.append(CallEvent("agent", {
+                        "text": text, "agent": msg.name or agent,
+                        "node": msg.additional_kwargs.get("node", node),
+                    }))
+        if update.get("outcome"):
+            out.append(CallEvent("outcome", {
+                "outcome": update["outcome"], "reason": update.get("outcome_reason"),
+            }))
+        return out
+
+
+def _text(msg: BaseMessage) -> str:
+    content = msg.content
+    if isinstance(content, str):
+        return content
+    return "".join(
+        part.get("text", "") if isinstance(part, dict) else str(part) for part in content
+    )
