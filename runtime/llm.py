@@ -16,7 +16,7 @@ graph id so transcripts can drop them and other agents never see them.
 from __future__ import annotations
 
 import os
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
 from urllib.parse import urlparse
@@ -25,7 +25,6 @@ from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.messages import (
     AIMessage,
     AIMessageChunk,
-    AnyMessage,
     BaseMessage,
     HumanMessage,
     ToolMessage,
@@ -127,7 +126,7 @@ def _agent_of(message: BaseMessage) -> str | None:
     return message.name
 
 
-def model_messages(messages: Sequence[AnyMessage], agent: str) -> list[BaseMessage]:
+def model_messages(messages: Sequence[BaseMessage], agent: str) -> list[BaseMessage]:
     """The call's conversation as `agent`'s model should see it.
 
     Keeps the caller's turns and `agent`'s own lines, tool-call requests and tool
@@ -179,9 +178,9 @@ def chunk_text(chunk: AIMessageChunk) -> str:
 
 
 async def stream_reply(
-    model: Runnable[LanguageModelInput, BaseMessage],
+    model: Runnable[LanguageModelInput, Any],
     messages: Sequence[BaseMessage],
-    on_token: Callable[[str], Awaitable[None] | None],
+    on_token: Callable[[str], None],
 ) -> AIMessage:
     """Stream one model response, passing each text fragment to `on_token` as it
     arrives; return the whole response (text and tool calls) as one message.
@@ -192,9 +191,7 @@ async def stream_reply(
             continue
         text = chunk_text(chunk)
         if text:
-            pending = on_token(text)
-            if pending is not None:
-                await pending
+            on_token(text)
         full = chunk if full is None else full + chunk
     if full is None:
         return AIMessage(content="")

@@ -45,9 +45,7 @@ class Reporter:
 
     def sorted(self) -> list[Diagnostic]:
         """Findings ordered by (line, column, code), then node and message."""
-        return sorted(
-            self.found, key=lambda d: (d.line, d.column, d.code, d.node or "", d.message)
-        )
+        return sorted(self.found, key=lambda d: (d.line, d.column, d.code, d.node or "", d.message))
 
 
 def node_pointer(node_id: str, suffix: str = "") -> str:
@@ -56,19 +54,17 @@ def node_pointer(node_id: str, suffix: str = "") -> str:
 
 
 def suggest(name: str, candidates: Iterable[str]) -> str:
-    """`"; did you mean 'x'?"` naming up to three close candidates, or `""`."""
-    close = difflib.get_close_matches(name, sorted(set(candidates)), n=3, cutoff=0.6)
-    if not close:
-        return ""
-    return "; did you mean " + " or ".join(repr(c) for c in close) + "?"
+    """`"; did you mean 'x'?"` naming the closest candidate, or `""` when none is close."""
+    close = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
-def names(items: Iterable[str]) -> str:
-    """`'a'`, `'a' and 'b'`, `'a', 'b' and 'c'`."""
-    quoted = [repr(i) for i in items]
-    if len(quoted) <= 1:
-        return "".join(quoted)
-    return ", ".join(quoted[:-1]) + " and " + quoted[-1]
+def names(items: Iterable[str], *, quote: bool = True) -> str:
+    """`'a'`, `'a' and 'b'`, `'a', 'b' and 'c'` (without quotes unless `quote`)."""
+    words = [repr(i) if quote else i for i in items]
+    if len(words) <= 1:
+        return "".join(words)
+    return ", ".join(words[:-1]) + " and " + words[-1]
 
 
 def field_path(ptr_suffix: str) -> str:

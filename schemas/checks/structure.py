@@ -10,8 +10,8 @@ from schemas.checks._report import Reporter, field_path, names, node_pointer, su
 from schemas.source import pointer
 from schemas.spec import TERMINAL_KINDS, WAITING_KINDS, GraphSpec, edge_pointer, node_targets
 
-#: Virtual node of `graph_of` whose edges are the global intents' gotos. Node ids
-#: never contain `*`, so it cannot collide with a real node.
+#: Virtual node of `graph_of` whose edges are the global intents' gotos; no node
+#: may use this id (node ids are identifiers, `*` is not allowed in them).
 GLOBAL_SOURCE = "*global*"
 
 
@@ -63,8 +63,8 @@ def check_targets(spec: GraphSpec, rep: Reporter) -> None:
     if spec.start not in spec.nodes:
         rep.add(
             "E210",
-            f"'start' is {spec.start!r}, which is not a node{suggest(spec.start, spec.nodes)}; "
-            "set it to the node the call begins with",
+            f"'start' is {spec.start!r}, which is not a node; set it to the node the call "
+            f"begins with{suggest(spec.start, spec.nodes)}",
             "/start",
         )
 
@@ -125,9 +125,7 @@ def flow_graph(spec: GraphSpec, g: nx.MultiDiGraph) -> nx.DiGraph:
     return fg
 
 
-def check_traps(
-    spec: GraphSpec, g: nx.MultiDiGraph, reach: set[str] | None, rep: Reporter
-) -> None:
+def check_traps(spec: GraphSpec, g: nx.MultiDiGraph, reach: set[str] | None, rep: Reporter) -> None:
     """E204 once per trap: a closed set of reachable nodes (a strongly connected
     component with no way out) from which no terminal node can be reached.
 
@@ -154,7 +152,8 @@ def check_traps(
             continue
         feeders = sorted(nx.ancestors(sub, first) - set(members), key=order.__getitem__)
         loop = f" (nor from {names(members[1:])}, in the same loop)" if members[1:] else ""
-        lead = f"; {names(feeders)} lead only here" if feeders else ""
+        verb = "leads" if len(feeders) == 1 else "lead"
+        lead = f"; {names(feeders)} {verb} only into it" if feeders else ""
         rep.at_node(
             "E204",
             f"no end, escalate or handoff node can be reached from node {first!r}{loop}, so "
