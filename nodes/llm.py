@@ -41,7 +41,13 @@ from nodes.base import (
     wait_for_caller,
 )
 from runtime.context import CallContext
-from runtime.llm import LLMUnavailable, internal_kwargs, model_messages, stream_reply
+from runtime.llm import (
+    LLMUnavailable,
+    internal_kwargs,
+    is_internal,
+    model_messages,
+    stream_reply,
+)
 from runtime.state import CallState, ToolCallRecord
 from runtime.templates import render
 from schemas.spec import GraphSpec, LLMNode, LLMSettings
@@ -136,9 +142,7 @@ def build(node_id: str, spec: LLMNode, env: BuildEnv) -> NodeFn:
     exits = exit_functions(spec)
     exit_schemas = [_exit_schema(f, spec.exits[n].description) for f, n in exits.items()]
 
-    async def call_tool(
-        tool: Tool, call: ToolCall, result: TurnResult
-    ) -> ToolMessage:
+    async def call_tool(tool: Tool, call: ToolCall, result: TurnResult) -> ToolMessage:
         started = time.perf_counter()
         value: Any = None
         error: str | None = None
@@ -146,20 +150,23 @@ def build(node_id: str, spec: LLMNode, env: BuildEnv) -> NodeFn:
             value = await tool.ainvoke(dict(call["args"]))
         except ToolError as exc:
             error = str(exc)
-        result.records.append({
-            "name": tool.name,
-            "args": dict(call["args"]),
-            "result": value,
-            "error": error,
-            "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-            "node": node_id,
-        })
+        result.records.append(
+            {
+                "name": tool.name,
+                "args": dict(call["args"]),
+                "result": value,
+                "error": error,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+                "node": node_id,
+            }
+        )
         content = _tool_content({"error": error} if error is not None else value)
         return _tool_message(content, call["id"] or "")
 
     def _tool_message(content: str, call_id: str) -> ToolMessage:
         return ToolMessage(
-            content=content, tool_call_id=call_id,
+            content=content,
+            tool_call_id=call_id,
             additional_kwargs=internal_kwargs(graph.id, node_id),
         )
 
@@ -194,7 +201,9 @@ def build(node_id: str, spec: LLMNode, env: BuildEnv) -> NodeFn:
             if text:
                 result.messages.append(agent_message(text, graph, node_id))
             if not reply.tool_calls and not reply.invalid_tool_calls:
-                if not any(isinstance(m, AIMessage) for m in result.messages):
+                if not any(
+                    isinstance(m, AIMessage) and not is_internal(m) for m in result.messages
+                ):
                     raise LLMTurnError("the model returned an empty reply")
                 return
             answers: list[BaseMessage] = []
@@ -206,19 +215,30 @@ def build(node_id: str, spec: LLMNode, env: BuildEnv) -> NodeFn:
                 elif fname in by_function:
                     answers.append(await call_tool(by_function[fname], call, result))
                 else:
-                    answers.append(_tool_message(
-                        _tool_content({"error": f"unknown function {fname!r}"}), call["id"] or ""
-                    ))
+                    answers.append(
+                        _tool_message(
+                            _tool_content({"error": f"unknown function {fname!r}"}),
+                            call["id"] or "",
+                        )
+                    )
             for bad in reply.invalid_tool_calls:
-                answers.append(_tool_message(
-                    _tool_content({"error": f"arguments of {bad['name']!r} are not valid JSON"}),
-                    bad["id"] or "",
-                ))
-            result.messages.append(AIMessage(
-                content="", tool_calls=reply.tool_calls,
-                invalid_tool_calls=reply.invalid_tool_calls,
-                name=graph.id, additional_kwargs=internal_kwargs(graph.id, node_id),
-            ))
+                answers.append(
+                    _tool_message(
+                        _tool_content(
+                            {"error": f"arguments of {bad['name']!r} are not valid JSON"}
+                        ),
+                        bad["id"] or "",
+                    )
+                )
+            result.messages.append(
+                AIMessage(
+                    content="",
+                    tool_calls=reply.tool_calls,
+                    invalid_tool_calls=reply.invalid_tool_calls,
+                    name=graph.id,
+                    additional_kwargs=internal_kwargs(graph.id, node_id),
+                )
+            )
             result.messages += answers
             if result.exit is not None:
                 return
@@ -233,7 +253,8 @@ def build(node_id: str, spec: LLMNode, env: BuildEnv) -> NodeFn:
         update["vars"] = {**state.get("vars", {}), "error": reason}
         if failed or not spec.on_error:
             update["messages"] = [
-                *update.get("messages", []), *say(graph.fallback_line, state, graph, node_id)
+                *update.get("messages", []),
+                *say(graph.fallback_line, state, graph, node_id),
             ]
         if spec.on_error:
             return Command(goto=goto(graph, spec.on_error), update=update)
@@ -250,8 +271,9 @@ def build(node_id: str, spec: LLMNode, env: BuildEnv) -> NodeFn:
             attempts[node_id] = 0
             text = carried_input(state, graph, node_id)
         if text is None:
-            return wait_for_caller(graph, node_id, {**update, "messages": said,
-                                                    "attempts": attempts})
+            return wait_for_caller(
+                graph, node_id, {**update, "messages": said, "attempts": attempts}
+            )
         turn = attempts.get(node_id, 0) + 1
         attempts[node_id] = turn
         update.update(attempts=attempts, consumed=consumed(state, graph, node_id))

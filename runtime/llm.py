@@ -15,12 +15,14 @@ graph id so transcripts can drop them and other agents never see them.
 
 from __future__ import annotations
 
+import asyncio
 import os
+import threading
 from collections.abc import Callable, Sequence
-from functools import lru_cache
 from typing import Any
 from urllib.parse import urlparse
 
+import openai
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.messages import (
     AIMessage,
@@ -71,8 +73,9 @@ def make_chat_model(
 
     Model name: `model`, else `$SWITCHBOARD_LLM_MODEL`, else `settings.model`.
     The request timeout (also used as the longest silence between streamed
-    chunks) is `settings.timeout_s` clamped to [0.05, 120] s. Raises
-    `LLMUnavailable` when neither an API key nor a base URL is configured.
+    chunks) is `settings.timeout_s` clamped to [0.05, 120] s. The model has its
+    own connection pool: use it from one event loop. Raises `LLMUnavailable`
+    when neither an API key nor a base URL is configured.
     """
     base_url = _base_url(settings)
     key = os.environ.get(settings.api_key_env)
@@ -92,6 +95,9 @@ def make_chat_model(
         streaming=True,
         stream_chunk_timeout=timeout,
         use_responses_api=False,
+        # Own connection pool: langchain-openai's shared default client would
+        # carry connections of one event loop into another.
+        http_async_client=openai.DefaultAsyncHttpxClient(),
     )
 
 
@@ -99,12 +105,26 @@ def default_llm_factory(
     *, max_retries: int = DEFAULT_MAX_RETRIES
 ) -> Callable[[LLMSettings], BaseChatModel]:
     """A factory for `CallContext.llm_factory` that makes one model per distinct
-    settings value and reuses it. Environment overrides are read when a model is
-    first made for given settings."""
+    settings value and event loop, and reuses it. A model's connection pool
+    belongs to the loop that opened it, so models are never shared between
+    loops; those of closed loops are dropped. Environment overrides are read
+    when a model is first made."""
+    lock = threading.Lock()
+    cache: dict[tuple[int, LLMSettings], tuple[asyncio.AbstractEventLoop, BaseChatModel]] = {}
 
-    @lru_cache(maxsize=32)
     def factory(settings: LLMSettings) -> BaseChatModel:
-        return make_chat_model(settings, max_retries=max_retries)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return make_chat_model(settings, max_retries=max_retries)
+        with lock:
+            for key in [k for k, (lp, _) in cache.items() if lp.is_closed()]:
+                del cache[key]
+            entry = cache.get((id(loop), settings))
+            if entry is None or entry[0] is not loop:
+                entry = (loop, make_chat_model(settings, max_retries=max_retries))
+                cache[(id(loop), settings)] = entry
+            return entry[1]
 
     return factory
 

@@ -15,6 +15,7 @@ after it.
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 from collections.abc import Callable, Sequence
@@ -118,7 +119,7 @@ def settle(text: str, found: Sequence[Found[T]]) -> T | None:
     """
     if not found:
         return None
-    for before, after in zip(found, found[1:], strict=False):
+    for before, after in itertools.pairwise(found):
         if before.value != after.value and _OR.search(text, before.end, after.start):
             return None
     return found[-1].value

@@ -5,11 +5,13 @@ A must/may dataflow over the graph, solved by iterating to a fixpoint: the
 variables definitely set on entering a node are the intersection over every way
 of arriving there, the possibly set ones the union. A node's own writes apply to
 its outgoing edges only: a collect node's `slot` on `next` (not `on_fail`), a
-tool node's `result` on `next` (not `on_error`), and a branch case that tests
-`exists` (or a skipped case that tests `missing`) tells the edge it takes that
-the variable is set. The start node and global-intent targets begin with the
-graph variables and builtins; a global intent can fire at any waiting node, so
-its target may also see anything set at one.
+tool node's `result` on `next` (not `on_error`), `error` on a tool or llm node's
+`on_error`, and a branch case that tests `exists` (or a skipped case that tests
+`missing`) tells the edge it takes that the variable is set. A tool node speaks
+its `say` after the call succeeded, so `say` may read the `result`. The start
+node and global-intent targets begin with the graph variables and builtins; a
+global intent can fire at any waiting node, so its target may also see anything
+set at one.
 """
 
 from __future__ import annotations
@@ -45,6 +47,9 @@ GUARD_OPS = frozenset({"exists", "missing"})
 
 Vars = frozenset[str]
 
+#: What a tool or llm node sets when it leaves through `on_error`.
+ERROR_VARS: Vars = frozenset({"error"})
+
 
 @dataclass(frozen=True, slots=True)
 class Read:
@@ -77,8 +82,8 @@ def root(path: str) -> str:
 
 def node_reads(node: NodeSpec) -> list[Read]:
     """Every variable the node reads, in field order: template placeholders in
-    its spoken text, prompts and tool arguments, and branch conditions' `var`
-    (except `exists`/`missing` guards)."""
+    its spoken lines, prompts, escalation reason and tool arguments, and branch
+    conditions' `var` (except `exists`/`missing` guards)."""
     texts: list[tuple[str, str | None]] = []
     reads: list[Read] = []
     match node:
@@ -92,9 +97,13 @@ def node_reads(node: NodeSpec) -> list[Read]:
             texts += [("/prompt", node.prompt), ("/greeting", node.greeting)]
         case ToolNode():
             texts += list(_strings(node.args, "/args"))
+            if node.say:
+                after = frozenset({root(node.result)} if node.result else ())
+                reads += [Read(path, "/say", after) for path in sorted(placeholders(node.say))]
+        case HandoffNode():
             texts.append(("/say", node.say))
-        case HandoffNode() | EscalateNode():
-            texts.append(("/say", node.say))
+        case EscalateNode():
+            texts += [("/say", node.say), ("/reason", node.reason)]
         case EndNode():
             texts.append(("/text", node.text))
         case BranchNode():
@@ -129,6 +138,8 @@ def edge_writes(node: NodeSpec, label: str) -> Vars:
         return frozenset({root(node.slot)})
     if isinstance(node, ToolNode) and label == "next" and node.result:
         return frozenset({root(node.result)})
+    if isinstance(node, ToolNode | LLMNode) and label == "on_error":
+        return ERROR_VARS
     if isinstance(node, BranchNode):
         return _guarded(node, label)
     return frozenset()

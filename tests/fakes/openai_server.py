@@ -20,8 +20,8 @@ Use it as a context manager or through the `openai_server` fixture:
         ...
         assert server.requests[0].system == "..."
 
-Other suites reuse the fixture with
-`from tests.fakes.openai_server import openai_server  # noqa: F401`.
+Other suites get the `openai_server` fixture by importing it:
+`from tests.fakes.openai_server import openai_server_fixture  # noqa: F401`.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -101,7 +101,9 @@ def reply(
     )
 
 
-def tool_call(name: str, arguments: dict[str, Any] | str | None = None, *, id: str | None = None) -> FakeToolCall:
+def tool_call(
+    name: str, arguments: dict[str, Any] | str | None = None, *, id: str | None = None
+) -> FakeToolCall:
     """A function call by OpenAI function name (dots in tool names become `__`)."""
     return FakeToolCall(name=name, arguments={} if arguments is None else arguments, id=id)
 
@@ -274,10 +276,8 @@ class FakeOpenAIServer:
 
     async def _hold(self, seconds: float) -> None:
         assert self._release is not None
-        try:
+        with suppress(TimeoutError):
             await asyncio.wait_for(self._release.wait(), min(seconds, MAX_HOLD_S))
-        except TimeoutError:
-            pass
 
     async def _sse(
         self,
@@ -388,8 +388,8 @@ def _error_response(status: int, message: str) -> JSONResponse:
     )
 
 
-@pytest.fixture
-def openai_server() -> Iterator[FakeOpenAIServer]:
+@pytest.fixture(name="openai_server")
+def openai_server_fixture() -> Iterator[FakeOpenAIServer]:
     """A started `FakeOpenAIServer`, stopped after the test."""
     with FakeOpenAIServer() as server:
         yield server

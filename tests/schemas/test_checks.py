@@ -4,15 +4,18 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
 from schemas.checks import CHECKS, GLOBAL_SOURCE, check_graph, graph_of
 from schemas.diagnostics import Diagnostic
 from schemas.source import SourceMap
-from schemas.spec import GraphSpec
+from schemas.spec import TERMINAL_KINDS, WAITING_KINDS, GraphSpec
 
 FIXTURES = Path(__file__).parent / "fixtures" / "checks"
 TOOLS = {"calendar.book", "billing.lookup", "billing.refund"}
@@ -26,9 +29,11 @@ def load(text: str) -> tuple[GraphSpec, SourceMap]:
     return GraphSpec.model_validate(doc), SourceMap.from_document(doc)
 
 
-def check(text: str, **kwargs: object) -> list[Diagnostic]:
+def check(
+    text: str, *, tools: Collection[str] | None = None, graphs: Collection[str] | None = None
+) -> list[Diagnostic]:
     spec, source = load(text)
-    return check_graph(spec, source, file="g.yaml", **kwargs)  # type: ignore[arg-type]
+    return check_graph(spec, source, file="g.yaml", tools=tools, graphs=graphs)
 
 
 def expectations(text: str) -> set[tuple[str, int, str | None]]:
@@ -218,24 +223,32 @@ nodes:
   plain: {type: end, text: "Welcome {vip.name}"}
 """
     found = check(text)
-    assert [(d.code, d.node, d.pointer) for d in found] == [
-        ("E206", "plain", "/nodes/plain/text")
-    ]
+    assert [(d.code, d.node, d.pointer) for d in found] == [("E206", "plain", "/nodes/plain/text")]
 
 
-def test_tool_result_is_not_set_on_on_error() -> None:
+def test_tool_result_is_set_on_next_and_error_on_on_error() -> None:
     text = """
 schema: switchboard/v1
 id: g
 name: g
 start: look
 nodes:
-  look: {type: tool, tool: billing.lookup, result: acct, next: done, on_error: oops}
-  oops: {type: end, text: "Sorry about {acct.id}"}
+  look:
+    type: tool
+    tool: billing.lookup
+    result: acct
+    say: "Found account {acct.id}; {error}"
+    next: done
+    on_error: oops
+  oops: {type: end, text: "Sorry about {acct.id}: {error}"}
   done: {type: end, text: "Balance {acct.balance}"}
 """
     found = check(text, tools=TOOLS)
-    assert [(d.code, d.node) for d in found] == [("E206", "oops")]
+    # the say is spoken after a successful call: it sees the result, never an error
+    assert [(d.code, d.node, d.message.split(" in ")[0]) for d in found] == [
+        ("E206", "look", "node 'look' reads {error}"),
+        ("E206", "oops", "node 'oops' reads {acct.id}"),
+    ]
 
 
 def test_unknown_tools_and_suggestions() -> None:
@@ -324,3 +337,116 @@ def test_graph_of_leaves_out_unknown_targets_and_unused_global_source() -> None:
     assert GLOBAL_SOURCE not in g
     assert "hourz" not in g and "escalte" not in g
     assert set(g.successors("book")) == {"bye"}
+
+
+IDS = ["a", "b", "c", "d", "e"]
+KINDS = ["say", "collect", "route", "llm", "tool", "branch", "handoff", "escalate", "end"]
+texts = st.sampled_from(["hi", "{x}", "{slot_a} and {res.v}", "{error}", "{missing.deep}"])
+targets = st.sampled_from([*IDS, "nowhere"])
+
+
+@st.composite
+def node_docs(draw: st.DrawFn) -> dict[str, object]:
+    kind = draw(st.sampled_from(KINDS))
+    doc: dict[str, object] = {"type": kind}
+    if kind == "say":
+        doc |= {"text": draw(texts), "next": draw(targets)}
+    elif kind == "collect":
+        doc |= {"slot": "slot_a", "prompt": draw(texts), "next": draw(targets)}
+        doc["kind"] = draw(st.sampled_from(["text", "choice"]))
+        if draw(st.booleans()):
+            doc["on_fail"] = draw(targets)
+    elif kind == "route":
+        names = draw(st.lists(st.sampled_from(["p", "q"]), unique=True))
+        doc["intents"] = {
+            n: {
+                "examples": draw(st.lists(st.sampled_from(["yes", "no", "Yes "]))),
+                "next": draw(targets),
+            }
+            for n in names
+        }
+        doc["fallback"] = draw(targets)
+    elif kind == "llm":
+        doc["prompt"] = draw(texts)
+        doc["exits"] = {
+            n: {"description": "d", "next": draw(targets)}
+            for n in draw(st.lists(st.sampled_from(["done", "stop"]), unique=True))
+        }
+        if draw(st.booleans()):
+            doc["on_error"] = draw(targets)
+    elif kind == "tool":
+        doc |= {"tool": "calendar.book", "args": {"v": [draw(texts)]}, "next": draw(targets)}
+        doc["result"] = draw(st.sampled_from([None, "res"]))
+        doc["say"] = draw(st.sampled_from([None, "{res.v}"]))
+        if draw(st.booleans()):
+            doc["on_error"] = draw(targets)
+    elif kind == "branch":
+        ops = st.sampled_from(["eq", "exists", "missing"])
+        doc["cases"] = [
+            {
+                "when": [{"var": draw(st.sampled_from(["x", "res.v", "slot_a"])), "op": draw(ops)}],
+                "match": draw(st.sampled_from(["all", "any"])),
+                "next": draw(targets),
+            }
+            for _ in range(draw(st.integers(0, 2)))
+        ]
+        doc["default"] = draw(targets)
+    elif kind == "handoff":
+        doc["graph"] = draw(st.sampled_from(["billing-support", "nope@v1"]))
+    elif kind == "escalate":
+        doc["reason"] = "r"
+    return doc
+
+
+@st.composite
+def graph_docs(draw: st.DrawFn) -> dict[str, object]:
+    ids = draw(st.lists(st.sampled_from(IDS), min_size=1, unique=True))
+    gotos = st.sampled_from([None, *IDS, "nowhere"])
+    return {
+        "id": "g",
+        "name": "g",
+        "start": draw(st.sampled_from([*ids, "nowhere"])),
+        "variables": draw(st.sampled_from([{}, {"x": 1}])),
+        "global_intents": {
+            n: {"examples": draw(st.lists(st.sampled_from(["yes", "bye"]))), "goto": draw(gotos)}
+            for n in draw(st.lists(st.sampled_from(["h", "k"]), unique=True))
+        },
+        "nodes": {i: draw(node_docs()) for i in ids},
+    }
+
+
+@settings(max_examples=300, deadline=None)
+@given(graph_docs())
+def test_any_valid_spec_gets_consistent_findings_and_never_raises(doc: dict[str, object]) -> None:
+    spec = GraphSpec.model_validate(doc)
+    found = check_graph(spec, tools=TOOLS, graphs=GRAPHS)
+    assert found == sorted(found, key=lambda d: (d.line, d.column, d.code))
+    for d in found:
+        assert d.code in CHECKS
+        assert d.severity == ("error" if d.code.startswith("E") else "warning")
+        kind = spec.nodes[d.node].type if d.node else None
+        if d.code == "E204":
+            assert kind not in TERMINAL_KINDS
+        if d.code == "E205":
+            assert kind not in WAITING_KINDS
+    per_node = [(d.code, d.node) for d in found if d.code in {"E203", "E204", "W202", "W215"}]
+    assert len(per_node) == len(set(per_node))  # never reported twice for one node
+
+
+def test_escalate_reason_and_say_are_templates() -> None:
+    text = """
+schema: switchboard/v1
+id: g
+name: g
+start: ask
+nodes:
+  ask: {type: collect, slot: name, prompt: "Name?", next: done, on_fail: human}
+  human: {type: escalate, reason: "could not get a name for {caler}", say: "One moment {name}."}
+  done: {type: end}
+"""
+    found = check(text)
+    assert [(d.code, d.pointer) for d in found] == [
+        ("E206", "/nodes/human/reason"),
+        ("E206", "/nodes/human/say"),
+    ]
+    assert "did you mean 'caller'" in found[0].message
