@@ -49,6 +49,8 @@ class BuildEnv:
     graph: GraphSpec
     intent_sets: IntentSetFactory
     graphs: dict[str, GraphSpec] = field(default_factory=dict)
+    #: The graph's global intents (a `nodes.globals.GlobalIntents`).
+    globals: Any = None
 
 
 def qualify(graph_id: str, node_id: str) -> str:
@@ -109,7 +111,9 @@ def finish(update: dict[str, Any]) -> Command[Any]:
     return Command(goto=END, update={**update, "awaiting": None})
 
 
-def destinations(graph: GraphSpec, targets: Sequence[str], *, waits: bool = False) -> tuple[str, ...]:
+def destinations(
+    graph: GraphSpec, targets: Sequence[str], *, waits: bool = False
+) -> tuple[str, ...]:
     """Declared Command destinations (used for drawing the compiled graph)."""
     out = [qualify(graph.id, t) for t in targets if t in graph.nodes]
     if waits:

@@ -29,6 +29,7 @@ from nodes.base import (
     say,
     wait_for_caller,
 )
+from nodes.globals import GlobalIntents
 from runtime.context import CallContext
 from runtime.slots import Extraction, extract
 from runtime.state import CallState
@@ -40,12 +41,11 @@ DEFAULT_REPROMPT = "Sorry, I didn't catch that. {prompt}"
 
 def build(node_id: str, spec: CollectNode, env: BuildEnv) -> NodeFn:
     graph = env.graph
+    globals_: GlobalIntents = env.globals
 
     async def extract_from(text: str, runtime: Runtime[CallContext]) -> Extraction | None:
         now = runtime.context.clock()
-        return await asyncio.to_thread(
-            extract, spec.kind, text, now=now, choices=spec.choices
-        )
+        return await asyncio.to_thread(extract, spec.kind, text, now=now, choices=spec.choices)
 
     def filled(state: CallState, value: Any, update: dict[str, Any]) -> Command[Any]:
         attempts = {**state.get("attempts", {}), node_id: 0}
@@ -58,9 +58,15 @@ def build(node_id: str, spec: CollectNode, env: BuildEnv) -> NodeFn:
         if resuming(state, graph, node_id):
             text = state.get("pending_input") or ""
             update["consumed"] = consumed(state, graph, node_id)
+            strong = await globals_.match(text, strict=True)
+            if strong is not None:
+                return globals_.take(*strong, state, node_id, update)
             result = await extract_from(text, runtime)
             if result is not None:
                 return filled(state, result.value, update)
+            weak = await globals_.match(text, strict=False)
+            if weak is not None:
+                return globals_.take(*weak, state, node_id, update)
             tries = state.get("attempts", {}).get(node_id, 0) + 1
             update["attempts"] = {**state.get("attempts", {}), node_id: tries}
             if tries >= spec.max_attempts:
@@ -86,4 +92,3 @@ def build(node_id: str, spec: CollectNode, env: BuildEnv) -> NodeFn:
         return wait_for_caller(graph, node_id, update)
 
     return run
-

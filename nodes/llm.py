@@ -274,6 +274,13 @@ def build(node_id: str, spec: LLMNode, env: BuildEnv) -> NodeFn:
             return wait_for_caller(
                 graph, node_id, {**update, "messages": said, "attempts": attempts}
             )
+        if env.globals is not None:
+            strong = await env.globals.match(text, strict=True)
+            if strong is not None:
+                update.update(
+                    messages=said, attempts=attempts, consumed=consumed(state, graph, node_id)
+                )
+                return env.globals.take(*strong, state, node_id, update)  # type: ignore[no-any-return]
         turn = attempts.get(node_id, 0) + 1
         attempts[node_id] = turn
         update.update(attempts=attempts, consumed=consumed(state, graph, node_id))

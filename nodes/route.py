@@ -26,31 +26,46 @@ from nodes.base import (
     say,
     wait_for_caller,
 )
+from nodes.globals import PREFIX, GlobalIntents
 from runtime.context import CallContext
 from runtime.state import CallState, IntentResult
 from schemas.spec import RouteNode
+
+#: A caller turn is classified by at most one route node per agent: a route
+#: that passes its turn on (for a date question to reuse) must not feed it to a
+#: second route, but a handoff target's first route may classify it again.
+ANY_ROUTE = "*route"
 
 
 def build(node_id: str, spec: RouteNode, env: BuildEnv) -> NodeFn:
     graph = env.graph
     threshold = spec.threshold if spec.threshold is not None else graph.routing.threshold
-    intent_set = env.intent_sets(
-        {name: list(i.examples) for name, i in spec.intents.items()}, threshold
-    )
+    globals_: GlobalIntents = env.globals
+    combined = {name: list(i.examples) for name, i in spec.intents.items()}
+    combined.update(globals_.examples())
+    intent_set = env.intent_sets(combined, threshold)
 
     async def run(state: CallState, runtime: Runtime[CallContext]) -> Command[Any]:
         update: dict[str, Any] = entered(state, graph, node_id)
         text = state.get("pending_input") if resuming(state, graph, node_id) else None
         if text is None:
-            text = carried_input(state, graph, node_id)
+            text = carried_input(state, graph, ANY_ROUTE)
         if text is None:
             update["messages"] = say(spec.prompt, state, graph, node_id)
             return wait_for_caller(graph, node_id, update)
 
-        update["consumed"] = consumed(state, graph, node_id)
+        update["consumed"] = consumed(state, graph, ANY_ROUTE)
         match = await intent_set.classify(text)
+        if match.name and match.name.startswith(PREFIX):
+            return globals_.take(
+                match.name[len(PREFIX) :], float(match.confidence), state, node_id, update
+            )
         name = match.name if match.name in spec.intents else None
-        result: IntentResult = {"name": name, "confidence": float(match.confidence), "node": node_id}
+        result: IntentResult = {
+            "name": name,
+            "confidence": float(match.confidence),
+            "node": node_id,
+        }
         update["intent"] = result
         update["awaiting"] = None
         if name is None:

@@ -17,7 +17,9 @@ from schemas.catalog import GRAPH_SUFFIXES, GraphCatalog, default_graphs_dir
 from schemas.diagnostics import Diagnostic, GraphError
 
 app = typer.Typer(
-    name="switchboard", no_args_is_help=True, add_completion=False,
+    name="switchboard",
+    no_args_is_help=True,
+    add_completion=False,
     help="Build, check and run voice call agents described as YAML graphs.",
 )
 out = Console(highlight=False, soft_wrap=True)
@@ -48,8 +50,10 @@ def resolve_graph_path(graph: str) -> Path:
     index = GraphCatalog(default_graphs_dir()).index()
     if graph in index:
         return index[graph]
-    err.print(f"[red]error:[/] no graph file {graph!r} and no graph with that id in "
-              f"{default_graphs_dir()}/ (known: {', '.join(sorted(index)) or 'none'})")
+    err.print(
+        f"[red]error:[/] no graph file {graph!r} and no graph with that id in "
+        f"{default_graphs_dir()}/ (known: {', '.join(sorted(index)) or 'none'})"
+    )
     raise typer.Exit(2)
 
 
@@ -74,9 +78,11 @@ def validate(
             colour = "red" if d.severity == "error" else "yellow"
             out.print(f"[{colour}]{d.format()}[/]")
         status = "[red]invalid[/]" if failing else "[green]valid[/]"
-        out.print(f"{len(files)} file(s) checked: {status} "
-                  f"({sum(d.severity == 'error' for d in diagnostics)} errors, "
-                  f"{sum(d.severity == 'warning' for d in diagnostics)} warnings)")
+        out.print(
+            f"{len(files)} file(s) checked: {status} "
+            f"({sum(d.severity == 'error' for d in diagnostics)} errors, "
+            f"{sum(d.severity == 'warning' for d in diagnostics)} warnings)"
+        )
     raise typer.Exit(1 if failing else 0)
 
 
@@ -125,8 +131,16 @@ def _print_event(e: CallEvent, *, as_json: bool, verbose: bool) -> None:
         err.print(f"[magenta][call {e.data['outcome']}{reason}][/]")
 
 
-async def _chat(graph_path: Path, *, as_json: bool, caller: str | None, call_id: str | None,
-                checkpoint: str | None, keep_open: bool, lines: Iterable[str] | None) -> str | None:
+async def _chat(
+    graph_path: Path,
+    *,
+    as_json: bool,
+    caller: str | None,
+    call_id: str | None,
+    checkpoint: str | None,
+    keep_open: bool,
+    lines: Iterable[str] | None,
+) -> str | None:
     from runtime.checkpoint import open_checkpointer
     from runtime.compiler import compile_call
     from runtime.context import CallContext
@@ -139,8 +153,11 @@ async def _chat(graph_path: Path, *, as_json: bool, caller: str | None, call_id:
     interactive = lines is None
     async with open_checkpointer(checkpoint or "memory://") as saver:
         compiled = compile_call(spec, resolve=catalog.resolve, checkpointer=saver)
-        kwargs: dict[str, Any] = {"compiled": compiled, "caller": caller,
-                                  "context": CallContext(tools=default_registry())}
+        kwargs: dict[str, Any] = {
+            "compiled": compiled,
+            "caller": caller,
+            "context": CallContext(tools=default_registry()),
+        }
         if call_id:
             kwargs["call_id"] = call_id
         session = CallSession(**kwargs)
@@ -179,18 +196,30 @@ def chat(
     json_events: Annotated[bool, typer.Option("--json", help="One JSON event per line.")] = False,
     caller: Annotated[str | None, typer.Option(help="Caller phone number.")] = None,
     call_id: Annotated[str | None, typer.Option(help="Resume or name this call.")] = None,
-    checkpoint: Annotated[str | None, typer.Option(
-        help="Checkpointer URL: memory://, sqlite:///file.db, redis://host:6379/0.")] = None,
-    keep_open: Annotated[bool, typer.Option(
-        help="Leave the call open at end of input (resume later with --call-id).")] = False,
+    checkpoint: Annotated[
+        str | None,
+        typer.Option(help="Checkpointer URL: memory://, sqlite:///file.db, redis://host:6379/0."),
+    ] = None,
+    keep_open: Annotated[
+        bool,
+        typer.Option(help="Leave the call open at end of input (resume later with --call-id)."),
+    ] = False,
 ) -> None:
     """A text conversation with an agent. Reads one caller line per line when
     stdin is not a terminal."""
     lines = None if sys.stdin.isatty() else iter(sys.stdin.readline, "")
     try:
-        asyncio.run(_chat(resolve_graph_path(graph), as_json=json_events, caller=caller,
-                          call_id=call_id, checkpoint=checkpoint, keep_open=keep_open,
-                          lines=lines))
+        asyncio.run(
+            _chat(
+                resolve_graph_path(graph),
+                as_json=json_events,
+                caller=caller,
+                call_id=call_id,
+                checkpoint=checkpoint,
+                keep_open=keep_open,
+                lines=lines,
+            )
+        )
     except GraphError as exc:
         _print_diagnostics(exc.diagnostics)
         raise typer.Exit(1) from None
@@ -198,8 +227,10 @@ def chat(
 
 @app.command("test")
 def test_cmd(
-    paths: Annotated[list[Path] | None, typer.Argument(
-        help="Conversation test files or directories (default: the graphs dir).")] = None,
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Conversation test files or directories (default: the graphs dir)."),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show transcripts.")] = False,
 ) -> None:
     """Run conversation tests. Exit 1 on any failure."""
@@ -251,14 +282,24 @@ def demo(
         diags = validate_file(f).diagnostics
         errors = [d for d in diags if d.severity == "error"]
         bad += bool(errors)
-        out.print(f"{'[green]✓[/]' if not errors else '[red]✗[/]'} {f}  "
-                  f"({len(errors)} errors, {len(diags) - len(errors)} warnings)")
+        out.print(
+            f"{'[green]✓[/]' if not errors else '[red]✗[/]'} {f}  "
+            f"({len(errors)} errors, {len(diags) - len(errors)} warnings)"
+        )
     out.rule(f"2. A text call to {graph!r}")
     for line in DEMO_SCRIPT:
         out.print(f"[dim]caller says:[/] {line}")
-    outcome = asyncio.run(_chat(resolve_graph_path(graph), as_json=False, caller="+15551230001",
-                                call_id=None, checkpoint=None, keep_open=False,
-                                lines=iter(DEMO_SCRIPT)))
+    outcome = asyncio.run(
+        _chat(
+            resolve_graph_path(graph),
+            as_json=False,
+            caller="+15551230001",
+            call_id=None,
+            checkpoint=None,
+            keep_open=False,
+            lines=iter(DEMO_SCRIPT),
+        )
+    )
     out.print(f"outcome: [bold]{outcome}[/]")
     out.rule("3. Conversation tests")
     failed = asyncio.run(_run_tests([graphs_dir], verbose=False))

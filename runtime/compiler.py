@@ -18,7 +18,8 @@ from langgraph.graph import START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
 from nodes import builder_for
-from nodes.base import LISTEN, BuildEnv, IntentMatcher, IntentSetFactory, qualify
+from nodes.base import LISTEN, BuildEnv, IntentSetFactory, qualify
+from nodes.globals import GlobalIntents
 from nodes.handoff import target_id
 from nodes.listen import build_listen
 from runtime.context import CallContext
@@ -75,11 +76,17 @@ def gather_agents(root: GraphSpec, resolve: GraphResolver | None) -> dict[str, G
                 target = resolve(node.graph)
             except (KeyError, FileNotFoundError, GraphError) as exc:
                 detail = f": {exc}" if isinstance(exc, GraphError) else ""
-                problems.append(Diagnostic(
-                    code="E209", severity="error", node=node_id,
-                    pointer=f"/nodes/{node_id}/graph", file=spec.id,
-                    message=f"handoff to graph {node.graph!r}, which could not be loaded{detail}",
-                ))
+                problems.append(
+                    Diagnostic(
+                        code="E209",
+                        severity="error",
+                        node=node_id,
+                        pointer=f"/nodes/{node_id}/graph",
+                        file=spec.id,
+                        message=f"handoff to graph {node.graph!r}, which could not be "
+                        f"loaded{detail}",
+                    )
+                )
                 continue
             agents[tid] = target
             todo.append(target)
@@ -90,18 +97,36 @@ def gather_agents(root: GraphSpec, resolve: GraphResolver | None) -> dict[str, G
 
 def _check_targets(spec: GraphSpec) -> None:
     bad = [
-        Diagnostic(code="E201", severity="error", node=nid, file=spec.id,
-                   pointer=f"/nodes/{nid}", message=f"edge {label!r} goes to unknown node {t!r}")
+        Diagnostic(
+            code="E201",
+            severity="error",
+            node=nid,
+            file=spec.id,
+            pointer=f"/nodes/{nid}",
+            message=f"edge {label!r} goes to unknown node {t!r}",
+        )
         for nid, node in spec.nodes.items()
         for label, t in node_targets(node).items()
         if t not in spec.nodes
     ]
     if spec.start not in spec.nodes:
-        bad.append(Diagnostic(code="E210", severity="error", file=spec.id, pointer="/start",
-                              message=f"start node {spec.start!r} does not exist"))
+        bad.append(
+            Diagnostic(
+                code="E210",
+                severity="error",
+                file=spec.id,
+                pointer="/start",
+                message=f"start node {spec.start!r} does not exist",
+            )
+        )
     bad += [
-        Diagnostic(code="E201", severity="error", file=spec.id, pointer=f"/global_intents/{n}",
-                   message=f"global intent {n!r} goes to unknown node {gi.goto!r}")
+        Diagnostic(
+            code="E201",
+            severity="error",
+            file=spec.id,
+            pointer=f"/global_intents/{n}",
+            message=f"global intent {n!r} goes to unknown node {gi.goto!r}",
+        )
         for n, gi in spec.global_intents.items()
         if gi.goto and gi.goto not in spec.nodes
     ]
@@ -124,40 +149,59 @@ def compile_call(
     agents = gather_agents(root, resolve)
     factory_for = intent_sets or default_intent_sets
     builder: StateGraph[Any, Any, Any, Any] = StateGraph(CallState, context_schema=CallContext)
-    global_sets: dict[str, IntentMatcher | None] = {}
     for spec in agents.values():
         _check_targets(spec)
         factory = factory_for(spec)
-        env = BuildEnv(graph=spec, intent_sets=factory, graphs=agents)
+        env = BuildEnv(
+            graph=spec,
+            intent_sets=factory,
+            graphs=agents,
+            globals=GlobalIntents.build(spec, factory),
+        )
         for node_id, node in spec.nodes.items():
             fn = builder_for(node.type)(node_id, node, env)
             builder.add_node(qualify(spec.id, node_id), fn)  # type: ignore[call-overload]
-        global_sets[spec.id] = (
-            factory({n: list(gi.examples) for n, gi in spec.global_intents.items()},
-                    spec.routing.threshold)
-            if spec.global_intents else None
-        )
-    builder.add_node(LISTEN, build_listen(agents, global_sets))  # type: ignore[call-overload]
+    builder.add_node(LISTEN, build_listen())  # type: ignore[call-overload]
     builder.add_edge(START, qualify(root.id, root.start))
     graph = builder.compile(checkpointer=checkpointer, name=root.id)
     return CompiledCall(root=root, agents=agents, graph=graph)
 
 
 def initial_state(
-    root: GraphSpec, *, call_id: str, caller: str | None, context: CallContext,
+    root: GraphSpec,
+    *,
+    call_id: str,
+    caller: str | None,
+    context: CallContext,
     variables: Mapping[str, Any] | None = None,
 ) -> CallState:
     """The state a new call starts from: the root's variables plus built-ins."""
     now = context.clock()
     builtins = {
-        "call_id": call_id, "caller": caller or "", "agent": root.id,
-        "now": now.isoformat(timespec="seconds"), "today": now.date().isoformat(),
-        "last_utterance": "", "intent": "",
+        "call_id": call_id,
+        "caller": caller or "",
+        "agent": root.id,
+        "now": now.isoformat(timespec="seconds"),
+        "today": now.date().isoformat(),
+        "last_utterance": "",
+        "intent": "",
     }
     return {
-        "messages": [], "vars": {**root.variables, **(variables or {}), **builtins},
-        "agent": root.id, "node": root.start, "awaiting": None, "pending_input": None,
-        "turn": 0, "consumed": {}, "intent": None, "attempts": {}, "visited": [],
-        "tool_calls": [], "agents": [root.id], "saved_vars": {}, "outcome": None,
-        "outcome_reason": None, "handoff_to": None,
+        "messages": [],
+        "vars": {**root.variables, **(variables or {}), **builtins},
+        "agent": root.id,
+        "node": root.start,
+        "awaiting": None,
+        "pending_input": None,
+        "turn": 0,
+        "consumed": {},
+        "intent": None,
+        "attempts": {},
+        "visited": [],
+        "tool_calls": [],
+        "agents": [root.id],
+        "saved_vars": {},
+        "outcome": None,
+        "outcome_reason": None,
+        "handoff_to": None,
     }

@@ -104,6 +104,6 @@ def choose(cases: list[BranchCase], default: str, variables: Mapping[str, Any]) 
     index; `(default, -1)` when none does."""
     for i, case in enumerate(cases):
         results = (holds(c, variables) for c in case.when)
-        if (all(results) if case.match == "all" else any(results)):
+        if all(results) if case.match == "all" else any(results):
             return case.next, i
     return default, -1

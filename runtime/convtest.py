@@ -34,8 +34,18 @@ from schemas.diagnostics import GraphError
 from schemas.loader import load_graph_file
 from tools.registry import ToolRegistry
 
-TURN_KEYS = {"caller", "agent", "not_agent", "node", "intent", "slots", "tool", "waiting",
-             "outcome"}
+ToolsFactory = Callable[[Callable[[], datetime]], ToolRegistry]
+TURN_KEYS = {
+    "caller",
+    "agent",
+    "not_agent",
+    "node",
+    "intent",
+    "slots",
+    "tool",
+    "waiting",
+    "outcome",
+}
 EXPECT_KEYS = {"outcome", "visited", "agents", "slots", "tools", "agent"}
 
 
@@ -85,11 +95,13 @@ def load_conversation_file(path: str | Path) -> ConversationFile:
             if unknown:
                 raise ConversationFileError(
                     f"{p}: case {case.get('name', i)!r} turn {j}: unknown keys {sorted(unknown)}; "
-                    f"expected {sorted(TURN_KEYS)}")
+                    f"expected {sorted(TURN_KEYS)}"
+                )
         unknown = set(case.get("expect") or {}) - EXPECT_KEYS
         if unknown:
             raise ConversationFileError(
-                f"{p}: case {case.get('name', i)!r}: unknown expect keys {sorted(unknown)}")
+                f"{p}: case {case.get('name', i)!r}: unknown expect keys {sorted(unknown)}"
+            )
     now = doc.get("now")
     if isinstance(now, str):
         now = datetime.fromisoformat(now)
@@ -98,8 +110,11 @@ def load_conversation_file(path: str | Path) -> ConversationFile:
     if isinstance(now, datetime) and now.tzinfo is None:
         now = now.astimezone()
     return ConversationFile(
-        path=p, graph_path=(p.parent / str(doc["graph"])).resolve(), cases=list(cases),
-        now=now, caller=doc.get("caller"),
+        path=p,
+        graph_path=(p.parent / str(doc["graph"])).resolve(),
+        cases=list(cases),
+        now=now,
+        caller=doc.get("caller"),
     )
 
 
@@ -129,17 +144,27 @@ def subset(expected: Any, actual: Any) -> bool:
     strings compare case-insensitively, numbers by value)."""
     if isinstance(expected, Mapping):
         return isinstance(actual, Mapping) and all(
-            k in actual and subset(v, actual[k]) for k, v in expected.items())
+            k in actual and subset(v, actual[k]) for k, v in expected.items()
+        )
     if isinstance(expected, list):
-        return isinstance(actual, list) and len(expected) == len(actual) and all(
-            subset(e, a) for e, a in zip(expected, actual, strict=True))
+        return (
+            isinstance(actual, list)
+            and len(expected) == len(actual)
+            and all(subset(e, a) for e, a in zip(expected, actual, strict=True))
+        )
     if isinstance(expected, str) and isinstance(actual, str):
-        return text_matches(expected, actual) if expected.startswith("/") else (
-            _norm(expected) == _norm(actual))
+        return (
+            text_matches(expected, actual)
+            if expected.startswith("/")
+            else (_norm(expected) == _norm(actual))
+        )
     if isinstance(expected, int | float) and isinstance(actual, int | float):
         return float(expected) == float(actual)
     return bool(expected == actual) or (
-        actual is not None and not isinstance(actual, Mapping | list) and str(expected) == str(actual))
+        actual is not None
+        and not isinstance(actual, Mapping | list)
+        and str(expected) == str(actual)
+    )
 
 
 def _as_list(v: Any) -> list[Any]:
@@ -150,7 +175,9 @@ def _node_reached(expected: str, nodes: Sequence[tuple[str, str]]) -> bool:
     return any(expected in (n, f"{g}/{n}") for g, n in nodes)
 
 
-def check_turn(expect: Mapping[str, Any], events: list[CallEvent], variables: Mapping[str, Any]) -> list[str]:
+def check_turn(
+    expect: Mapping[str, Any], events: list[CallEvent], variables: Mapping[str, Any]
+) -> list[str]:
     """Failures of one turn's expectations against its events and final variables."""
     fails: list[str] = []
     said = [e.data["text"] for e in events if e.type == "agent"]
@@ -174,10 +201,12 @@ def check_turn(expect: Mapping[str, Any], events: list[CallEvent], variables: Ma
         fails.append(f"slots {expect['slots']!r} expected; have {shown!r}")
     calls = [e.data for e in events if e.type == "tool"]
     for want in _as_list(expect.get("tool", [])):
-        if not any(c["name"] == want.get("name") and subset(want.get("args", {}), c["args"])
-                   for c in calls):
-            fails.append(f"tool call {want!r} expected; got "
-                         f"{[(c['name'], c['args']) for c in calls]}")
+        if not any(
+            c["name"] == want.get("name") and subset(want.get("args", {}), c["args"]) for c in calls
+        ):
+            fails.append(
+                f"tool call {want!r} expected; got {[(c['name'], c['args']) for c in calls]}"
+            )
     if "waiting" in expect:
         waiting = [e.data.get("node") for e in events if e.type == "waiting"]
         if expect["waiting"] not in waiting:
@@ -200,11 +229,15 @@ def _in_order(wanted: list[str], full: list[str], short: list[str]) -> bool:
     return True
 
 
-def check_call(expect: Mapping[str, Any], state: Mapping[str, Any], transcript: list[str]) -> list[str]:
+def check_call(
+    expect: Mapping[str, Any], state: Mapping[str, Any], transcript: list[str]
+) -> list[str]:
     fails: list[str] = []
     if "outcome" in expect and state.get("outcome") != expect["outcome"]:
-        fails.append(f"call outcome {expect['outcome']!r} expected; got {state.get('outcome')!r}"
-                     f" ({state.get('outcome_reason')})")
+        fails.append(
+            f"call outcome {expect['outcome']!r} expected; got {state.get('outcome')!r}"
+            f" ({state.get('outcome_reason')})"
+        )
     if "visited" in expect:
         seq = list(state.get("visited", []))
         short = [v.split("/", 1)[-1] for v in seq]
@@ -225,18 +258,24 @@ def check_call(expect: Mapping[str, Any], state: Mapping[str, Any], transcript: 
 
 
 async def run_case(
-    conv: ConversationFile, case: Mapping[str, Any], compiled: CompiledCall,
-    tools_factory: Callable[[], ToolRegistry],
+    conv: ConversationFile,
+    case: Mapping[str, Any],
+    compiled: CompiledCall,
+    tools_factory: ToolsFactory,
 ) -> CaseResult:
     """Run one case; never raises for a failing expectation."""
-    now = conv.now
-    context = CallContext(tools=tools_factory())
-    if now is not None:
-        fixed = now
+    context = CallContext()
+    if conv.now is not None:
+        fixed = conv.now
         context.clock = lambda: fixed
+    context.tools = tools_factory(context.clock)
     result = CaseResult(file=str(conv.path), name=str(case.get("name", "case")))
-    session = CallSession(compiled, context=context, caller=case.get("caller", conv.caller),
-                          variables=case.get("vars"))
+    session = CallSession(
+        compiled,
+        context=context,
+        caller=case.get("caller", conv.caller),
+        variables=case.get("vars"),
+    )
     turns = list(case.get("turns", []))
     events = await session.start()
     first = turns.pop(0) if turns and "caller" not in turns[0] else {}
@@ -246,8 +285,9 @@ async def run_case(
         result.failures.append(f"opening: {fail}")
     for i, turn in enumerate(turns, start=1):
         if await session.ended():
-            result.failures.append(f"turn {i}: call already ended before caller said "
-                                   f"{turn.get('caller')!r}")
+            result.failures.append(
+                f"turn {i}: call already ended before caller said {turn.get('caller')!r}"
+            )
             break
         result.transcript.append(f"caller: {turn.get('caller', '')}")
         events = await session.send(str(turn.get("caller", "")))
@@ -271,15 +311,18 @@ def _log(result: CaseResult, events: list[CallEvent]) -> None:
             result.transcript.append(f"[{e.data['outcome']}]")
 
 
-def default_tools_factory() -> ToolRegistry:
+def default_tools_factory(clock: Callable[[], datetime]) -> ToolRegistry:
+    """Built-in tools on a fresh demo store whose data is seeded on `clock`."""
     from tools.builtin import default_registry
     from tools.store import DemoStore
 
-    return default_registry(DemoStore())
+    return default_registry(DemoStore(clock=clock))
 
 
 async def run_file(
-    path: str | Path, *, tools_factory: Callable[[], ToolRegistry] | None = None,
+    path: str | Path,
+    *,
+    tools_factory: ToolsFactory | None = None,
 ) -> list[CaseResult]:
     """Run every case of a conversation test file."""
     conv = load_conversation_file(path)

@@ -7,13 +7,25 @@ import json
 from schemas.spec import GraphSpec, HandoffNode, node_targets
 
 SHAPES_MERMAID = {
-    "say": ('["', '"]'), "collect": ('[/"', '"/]'), "route": ('{"', '"}'),
-    "llm": ('(["', '"])'), "tool": ('[["', '"]]'), "branch": ('{{"', '"}}'),
-    "handoff": ('>"', '"]'), "escalate": ('(("', '"))'), "end": ('((("', '")))'),
+    "say": ('["', '"]'),
+    "collect": ('[/"', '"/]'),
+    "route": ('{"', '"}'),
+    "llm": ('(["', '"])'),
+    "tool": ('[["', '"]]'),
+    "branch": ('{{"', '"}}'),
+    "handoff": ('>"', '"]'),
+    "escalate": ('(("', '"))'),
+    "end": ('((("', '")))'),
 }
 SHAPES_DOT = {
-    "say": "box", "collect": "parallelogram", "route": "diamond", "llm": "ellipse",
-    "tool": "box3d", "branch": "hexagon", "handoff": "cds", "escalate": "doublecircle",
+    "say": "box",
+    "collect": "parallelogram",
+    "route": "diamond",
+    "llm": "ellipse",
+    "tool": "box3d",
+    "branch": "hexagon",
+    "handoff": "cds",
+    "escalate": "doublecircle",
     "end": "doublecircle",
 }
 
@@ -38,7 +50,7 @@ def to_mermaid(spec: GraphSpec) -> str:
                 lines.append(f"  {_mid(node_id)} -->|{_mlabel(label)}| {_mid(target)}")
         if isinstance(node, HandoffNode):
             gid = "g_" + _mid(node.graph)
-            lines.append(f"  {gid}[[\"agent {_mlabel(node.graph)}\"]]")
+            lines.append(f'  {gid}[["agent {_mlabel(node.graph)}"]]')
             lines.append(f"  {_mid(node_id)} -.->|handoff| {gid}")
     for name, gi in spec.global_intents.items():
         if gi.goto and gi.goto in spec.nodes:
@@ -49,17 +61,25 @@ def to_mermaid(spec: GraphSpec) -> str:
 def to_dot(spec: GraphSpec) -> str:
     """A Graphviz digraph with one shape per node kind and labelled edges."""
     q = json.dumps
-    lines = [f"digraph {q(spec.id)} {{", "  rankdir=TB;", '  "__start__" [shape=point];',
-             f'  "__start__" -> {q(spec.start)};']
+    lines = [
+        f"digraph {q(spec.id)} {{",
+        "  rankdir=TB;",
+        '  "__start__" [shape=point];',
+        f'  "__start__" -> {q(spec.start)};',
+    ]
     for node_id, node in spec.nodes.items():
-        lines.append(f"  {q(node_id)} [shape={SHAPES_DOT[node.type]}, "
-                     f"label={q(node_id + chr(10) + node.type)}];")
+        lines.append(
+            f"  {q(node_id)} [shape={SHAPES_DOT[node.type]}, "
+            f"label={q(node_id + chr(10) + node.type)}];"
+        )
     for node_id, node in spec.nodes.items():
         for label, target in node_targets(node).items():
             lines.append(f"  {q(node_id)} -> {q(target)} [label={q(label)}];")
         if isinstance(node, HandoffNode):
-            lines.append(f'  {q("agent:" + node.graph)} [shape=component];')
-            lines.append(f'  {q(node_id)} -> {q("agent:" + node.graph)} [style=dashed, label="handoff"];')
+            lines.append(f"  {q('agent:' + node.graph)} [shape=component];")
+            lines.append(
+                f'  {q(node_id)} -> {q("agent:" + node.graph)} [style=dashed, label="handoff"];'
+            )
     for name, gi in spec.global_intents.items():
         if gi.goto:
             lines.append(f'  "__any__" -> {q(gi.goto)} [style=dotted, label={q(name)}];')

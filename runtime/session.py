@@ -80,8 +80,13 @@ class CallSession:
 
     def stream_start(self) -> AsyncIterator[CallEvent]:
         root = self.compiled.root
-        state = initial_state(root, call_id=self.call_id, caller=self.caller,
-                              context=self.context, variables=self.variables)
+        state = initial_state(
+            root,
+            call_id=self.call_id,
+            caller=self.caller,
+            context=self.context,
+            variables=self.variables,
+        )
         return self._run(state)
 
     async def stream_send(self, text: str) -> AsyncIterator[CallEvent]:
@@ -97,7 +102,9 @@ class CallSession:
             self._vars = dict((await self.state()).get("vars", {}))
         graph = self.compiled.graph
         async for mode, chunk in graph.astream(
-            payload, self.config, context=self.context,  # type: ignore[arg-type]
+            payload,
+            self.config,
+            context=self.context,  # type: ignore[arg-type]
             stream_mode=["updates", "custom"],
         ):
             if mode == "custom":
@@ -137,14 +144,26 @@ class CallSession:
             if isinstance(msg, AIMessage) and not msg.additional_kwargs.get("internal"):
                 text = _text(msg)
                 if text:
-                    out.append(CallEvent("agent", {
-                        "text": text, "agent": msg.name or agent,
-                        "node": msg.additional_kwargs.get("node", node),
-                    }))
+                    out.append(
+                        CallEvent(
+                            "agent",
+                            {
+                                "text": text,
+                                "agent": msg.name or agent,
+                                "node": msg.additional_kwargs.get("node", node),
+                            },
+                        )
+                    )
         if update.get("outcome"):
-            out.append(CallEvent("outcome", {
-                "outcome": update["outcome"], "reason": update.get("outcome_reason"),
-            }))
+            out.append(
+                CallEvent(
+                    "outcome",
+                    {
+                        "outcome": update["outcome"],
+                        "reason": update.get("outcome_reason"),
+                    },
+                )
+            )
         return out
 
 

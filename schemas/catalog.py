@@ -34,7 +34,8 @@ class GraphCatalog:
         if not self.directory.is_dir():
             return []
         return sorted(
-            p for p in self.directory.iterdir()
+            p
+            for p in self.directory.iterdir()
             if p.is_file() and p.suffix in GRAPH_SUFFIXES and not p.name.startswith(".")
         )
 
@@ -62,10 +63,16 @@ class GraphCatalog:
         issue 4; here only the working copy exists). Raises KeyError or GraphError."""
         graph_id, _, rev = ref.partition("@")
         if rev:
-            raise GraphError([Diagnostic(
-                code="E209", severity="error", pointer="/graph",
-                message=f"graph {ref!r}: pinned versions need the git-backed catalogue",
-            )])
+            raise GraphError(
+                [
+                    Diagnostic(
+                        code="E209",
+                        severity="error",
+                        pointer="/graph",
+                        message=f"graph {ref!r}: pinned versions need the git-backed catalogue",
+                    )
+                ]
+            )
         path = self.index().get(graph_id)
         if path is None:
             raise KeyError(graph_id)

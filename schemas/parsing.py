@@ -10,7 +10,9 @@ named `*.json` must also be strict JSON.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,11 +21,14 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
 from ruamel.yaml.constructor import ConstructorError, DuplicateKeyError, RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.events import AliasEvent, CollectionEndEvent, CollectionStartEvent, ScalarEvent
+from ruamel.yaml.parser import RoundTripParser
 from ruamel.yaml.reader import ReaderError
 from ruamel.yaml.scalarbool import ScalarBoolean
 
 from schemas.diagnostics import Diagnostic
 from schemas.source import SourceMap, escape, pointer, split
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 #: Largest graph file accepted, in bytes.
 MAX_FILE_BYTES = 2 * 1024 * 1024
@@ -144,6 +149,7 @@ _Constructor.add_constructor(
 
 def _new_yaml() -> YAML:
     yaml = YAML(typ="rt", pure=True)
+    yaml.Parser = _GuardedParser
     yaml.Constructor = _Constructor
     yaml.allow_duplicate_keys = True
     return yaml
@@ -178,7 +184,10 @@ def _syntax_error(exc: Exception, text: str, file: str) -> Diagnostic:
     if isinstance(exc, ReaderError):
         pos = _line_col(text, exc.position) if isinstance(exc.position, int) else (1, 1)
         char = exc.character if isinstance(exc.character, int) else 0
-        msg = f"{lang} syntax error: character U+{char:04X} is not allowed ({exc.reason})"
+        msg = (
+            f"{lang} syntax error: character U+{char:04X} is not allowed in a graph file; "
+            f"write it as the escape \\u{char:04x} inside double quotes"
+        )
         return Diagnostic("E101", "error", msg, file, *pos)
     return Diagnostic("E101", "error", f"{lang} syntax error: {exc}", file)
 
@@ -186,18 +195,16 @@ def _syntax_error(exc: Exception, text: str, file: str) -> Diagnostic:
 def _parse(text: str, file: str) -> tuple[CommentedMap, list[Any]] | Diagnostic:
     """Parse one document into (mapping, duplicate keys), or the reason it cannot be used."""
     try:
-        problem = _prescan(text, file)
-        if problem is not None:
-            return problem
         if file.lower().endswith(".json"):
-            json.loads(text, parse_constant=_reject_constant)
+            _check_strict_json(text)
         yaml = _new_yaml()
         doc = yaml.load(text)
         constructor: _Constructor = yaml.constructor
-    except (YAMLError, RecursionError, ValueError, TypeError, AttributeError) as exc:
+    except _DocumentTooBig as exc:
+        mark = exc.problem_mark
+        return Diagnostic("E102", "error", exc.problem, file, mark.line + 1, mark.column + 1)
+    except (YAMLError, ValueError, TypeError, AttributeError) as exc:
         # The parser is the boundary to untrusted text: any failure is a syntax error.
-        if isinstance(exc, RecursionError):
-            return Diagnostic("E102", "error", "document is nested too deeply", file)
         return _syntax_error(exc, text, file)
     if not isinstance(doc, CommentedMap):
         what = "empty" if doc is None else f"{describe_value(doc)}, not a mapping"
@@ -205,6 +212,12 @@ def _parse(text: str, file: str) -> tuple[CommentedMap, list[Any]] | Diagnostic:
         pos = (doc.lc.line + 1, doc.lc.col + 1) if isinstance(doc, CommentedSeq) else (1, 1)
         return Diagnostic("E102", "error", msg, file, *pos)
     return doc, constructor.duplicates
+
+
+def _check_strict_json(text: str) -> None:
+    """Raise for text that is not strict JSON; nesting depth is left to the YAML guard."""
+    with contextlib.suppress(RecursionError):
+        json.loads(text, parse_constant=_reject_constant)
 
 
 def _duplicate_diagnostics(
@@ -226,55 +239,60 @@ def _duplicate_diagnostics(
     return out
 
 
-def _prescan(text: str, file: str) -> Diagnostic | None:
-    """Walk parser events (no tree is built) and reject documents that are too deep or
-    that aliases would blow up; cost is linear in the text and stops at the first excess."""
-    yaml = _new_yaml()
-    sizes: dict[str, tuple[int, int]] = {}  # anchor -> (expanded values, height)
-    stack: list[list[Any]] = []  # [anchor, values, height] per open collection
-    open_anchors: list[str] = []
-    aliases = expansion = 0
+class _DocumentTooBig(MarkedYAMLError):
+    """Raised while parsing when nesting or alias expansion passes the limits."""
 
-    def add(values: int, height: int) -> None:
-        if stack:
-            stack[-1][1] += values
-            stack[-1][2] = max(stack[-1][2], height + 1)
 
-    def fail(msg: str, event: Any) -> Diagnostic:
-        mark = event.start_mark
-        return Diagnostic("E102", "error", msg, file, mark.line + 1, mark.column + 1)
+class _GuardedParser(RoundTripParser):
+    """Round-trip parser that accounts for every event handed to the composer and stops
+    a document that nests too deeply or that aliases would blow up (billion laughs),
+    before any tree is expanded; cost is linear in the text."""
 
-    for event in yaml.parse(text):
+    def reset_parser(self) -> None:
+        super().reset_parser()
+        self._sizes: dict[str, tuple[int, int]] = {}  # anchor -> (expanded values, height)
+        self._open: list[list[Any]] = []  # [anchor, values, height] per open collection
+        self._aliases = 0
+        self._expansion = 0
+
+    def get_event(self) -> Any:
+        event = super().get_event()
         if isinstance(event, ScalarEvent):
             if event.anchor:
-                sizes[event.anchor] = (1, 0)
-            add(1, 0)
+                self._sizes[event.anchor] = (1, 0)
+            self._add(1, 0)
         elif isinstance(event, AliasEvent):
-            aliases += 1
-            if event.anchor in open_anchors:
-                return fail(
-                    f"alias *{event.anchor} refers to a mapping or list containing it", event
-                )
-            values, height = sizes.get(event.anchor, (1, 0))
-            expansion += values
-            if aliases > MAX_ALIASES or expansion > MAX_ALIAS_EXPANSION:
-                return fail("aliases expand the document too much (possible alias bomb)", event)
-            if len(stack) + height > MAX_DEPTH:
-                return fail(f"document is nested deeper than {MAX_DEPTH} levels", event)
-            add(values, height)
+            self._alias(event)
         elif isinstance(event, CollectionStartEvent):
-            if len(stack) >= MAX_DEPTH:
-                return fail(f"document is nested deeper than {MAX_DEPTH} levels", event)
-            stack.append([event.anchor, 1, 0])
-            if event.anchor:
-                open_anchors.append(event.anchor)
-        elif isinstance(event, CollectionEndEvent) and stack:
-            anchor, values, height = stack.pop()
+            if len(self._open) >= MAX_DEPTH:
+                self._fail(f"document is nested deeper than {MAX_DEPTH} levels", event)
+            self._open.append([event.anchor, 1, 0])
+        elif isinstance(event, CollectionEndEvent) and self._open:
+            anchor, values, height = self._open.pop()
             if anchor:
-                open_anchors.remove(anchor)
-                sizes[anchor] = (values, height)
-            add(values, height)
-    return None
+                self._sizes[anchor] = (values, height)
+            self._add(values, height)
+        return event
+
+    def _alias(self, event: Any) -> None:
+        if any(frame[0] == event.anchor for frame in self._open):
+            self._fail(f"alias *{event.anchor} refers to a mapping or list containing it", event)
+        values, height = self._sizes.get(event.anchor, (1, 0))
+        self._aliases += 1
+        self._expansion += values
+        if self._aliases > MAX_ALIASES or self._expansion > MAX_ALIAS_EXPANSION:
+            self._fail("aliases expand the document too much (possible alias bomb)", event)
+        if len(self._open) + height > MAX_DEPTH:
+            self._fail(f"document is nested deeper than {MAX_DEPTH} levels", event)
+        self._add(values, height)
+
+    def _add(self, values: int, height: int) -> None:
+        if self._open:
+            self._open[-1][1] += values
+            self._open[-1][2] = max(self._open[-1][2], height + 1)
+
+    def _fail(self, message: str, event: Any) -> None:
+        raise _DocumentTooBig(problem=message, problem_mark=event.start_mark)
 
 
 def _to_plain(
@@ -286,6 +304,17 @@ def _to_plain(
     def reject(msg: str, p: str, pos: tuple[int, int]) -> None:
         diags.append(error_at("E111", msg, file, pos, p))
 
+    def text(s: str, p: str, key: bool = False) -> str:
+        # JSON writes characters beyond U+FFFF as two \\u escapes; YAML decodes each alone.
+        if not _SURROGATE.search(s):
+            return str(s)
+        try:
+            return s.encode("utf-16", "surrogatepass").decode("utf-16")
+        except UnicodeDecodeError:
+            msg = "text contains an unpaired surrogate escape (\\ud800-\\udfff)"
+            reject(msg, p, source.locate(p, key=key))
+            return s.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
     def conv(v: Any, p: str) -> Any:
         tag = getattr(getattr(v, "tag", None), "value", None)
         if isinstance(v, CommentedMap | CommentedSeq) and tag is not None:
@@ -296,7 +325,7 @@ def _to_plain(
             for k, child in v.items():
                 cp = p + "/" + escape(str(k))
                 if isinstance(k, str):
-                    out[str(k)] = conv(child, cp)
+                    out[text(k, cp, key=True)] = conv(child, cp)
                 elif k is None:
                     reject("empty key; every key needs a name", p, source.locate(cp, key=True))
                 elif isinstance(k, bool | int | float):
@@ -314,7 +343,7 @@ def _to_plain(
             reject(f"YAML tag {tag} is not supported; remove it", p, source.locate(p))
             return None
         if isinstance(v, str):
-            return str(v)
+            return text(v, p)
         if isinstance(v, bool | ScalarBoolean):
             return bool(v)
         if isinstance(v, int):

@@ -13,9 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 SlotKind = Literal["text", "number", "yes_no", "date", "time", "phone", "email", "choice"]
-NodeKind = Literal[
-    "say", "collect", "route", "llm", "tool", "branch", "handoff", "escalate", "end"
-]
+NodeKind = Literal["say", "collect", "route", "llm", "tool", "branch", "handoff", "escalate", "end"]
 #: Node kinds after which the call leaves this graph.
 TERMINAL_KINDS: frozenset[str] = frozenset({"end", "escalate", "handoff"})
 #: Node kinds that stop and wait for a caller turn.
@@ -138,7 +136,17 @@ class ToolNode(_Node):
 
 
 Operator = Literal[
-    "eq", "ne", "gt", "ge", "lt", "le", "in", "not_in", "contains", "exists", "missing",
+    "eq",
+    "ne",
+    "gt",
+    "ge",
+    "lt",
+    "le",
+    "in",
+    "not_in",
+    "contains",
+    "exists",
+    "missing",
     "matches",
 ]
 
@@ -184,8 +192,15 @@ class EndNode(_Node):
 
 
 NodeSpec = Annotated[
-    SayNode | CollectNode | RouteNode | LLMNode | ToolNode | BranchNode | HandoffNode
-    | EscalateNode | EndNode,
+    SayNode
+    | CollectNode
+    | RouteNode
+    | LLMNode
+    | ToolNode
+    | BranchNode
+    | HandoffNode
+    | EscalateNode
+    | EndNode,
     Field(discriminator="type"),
 ]
 

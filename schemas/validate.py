@@ -21,7 +21,9 @@ def known_tools() -> list[str]:
 
 
 def validate_file(
-    path: str | Path, *, tools: Collection[str] | None = None,
+    path: str | Path,
+    *,
+    tools: Collection[str] | None = None,
     catalog: GraphCatalog | None = None,
 ) -> LoadedGraph:
     """Load `path` and add static-check diagnostics (tools default to the
@@ -31,11 +33,15 @@ def validate_file(
         return loaded
     cat = catalog or GraphCatalog(Path(path).parent)
     found = check_graph(
-        loaded.spec, loaded.source, file=loaded.file,
-        tools=known_tools() if tools is None else tools, graphs=cat.ids(),
+        loaded.spec,
+        loaded.source,
+        file=loaded.file,
+        tools=known_tools() if tools is None else tools,
+        graphs=cat.ids(),
     )
     loaded.diagnostics = sorted(
-        [*loaded.diagnostics, *found], key=lambda d: (d.line, d.column, d.code))
+        [*loaded.diagnostics, *found], key=lambda d: (d.line, d.column, d.code)
+    )
     return loaded
 
 

@@ -29,9 +29,7 @@ class Tool:
 
     name: str
     description: str
-    parameters: dict[str, Any] = field(
-        default_factory=lambda: {"type": "object", "properties": {}}
-    )
+    parameters: dict[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
     func: ToolFunc | None = None
 
     def validate(self, args: dict[str, Any]) -> None:

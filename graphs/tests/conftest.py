@@ -48,7 +48,8 @@ class ConversationCase(pytest.Item):
         if conv.graph_path not in _compiled:
             _compiled[conv.graph_path] = compile_for_tests(conv.graph_path)
         result: CaseResult = asyncio.run(
-            run_case(conv, self.case, _compiled[conv.graph_path], default_tools_factory))
+            run_case(conv, self.case, _compiled[conv.graph_path], default_tools_factory)
+        )
         if not result.passed:
             raise ConversationFailed(result)
 

@@ -11,9 +11,11 @@ thread from outside would cost O(keys) per write. It also keeps LangGraph's
 integer channel versions, so forking a thread (update_state on an older
 checkpoint) overwrites values another branch still reads; it drops `task_path`,
 so pending writes do not come back in `writes_sort_key` order; its thread
-registry never expires and grows with every abandoned call; and it is a v0.1.0
-single-author release. Wrapping would mean replacing its layout, so this module
-is a saver on `redis.asyncio` with the layout of `redis_layout`.
+registry never expires and grows with every abandoned call; `alist` reads a
+thread's whole timeline and makes three round trips per tuple; and it is a
+v0.1.0 single-author release. What it gets right (MULTI/EXEC puts, non-blocking
+`redis.asyncio` I/O) is kept here; wrapping would mean replacing its layout, so
+this module is a saver of its own with the layout of `redis_layout`.
 
 TTL: every write (`aput`, `aput_writes`, `acopy_thread`) is one MULTI/EXEC that
 also PEXPIREs all five keys of the thread, so they share one deadline: a call

@@ -20,6 +20,9 @@ on Monday):
   exact date.
 - A day of the month alone ("the 14th", "the fourteenth") is the next 14th on or
   after today; "the 2nd of next month" and "the 30th of this month" are exact.
+- A weekday with a day ("friday the 4th", "friday january 1st") is the first
+  date within a year from today that is both; if there is none the caller
+  slipped, and the answer gives None.
 - When a caller names several days the last one counts ("monday no tuesday");
   alternatives ("monday or tuesday") are ambiguous, and "next week" names no
   day: both give None.
@@ -40,6 +43,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
+from typing import Final, Literal
 
 from dateutil.relativedelta import relativedelta
 
@@ -57,6 +61,10 @@ _MONTHS.update(
     {"jan": 1, "feb": 2, "mar": 3, "apr": 4, "jun": 6, "jul": 7, "aug": 8, "sep": 9,
      "sept": 9, "oct": 10, "nov": 11, "dec": 12}
 )  # fmt: skip
+
+#: A weekday and a date that never coincide ("monday december 1st" in 2026).
+CONFLICT: Final = "conflict"
+Day = date | Literal["conflict"]
 
 #: ISO 3166 regions that write numeric dates month first.
 MONTH_FIRST_REGIONS: frozenset[str] = frozenset(
@@ -77,7 +85,11 @@ def _compile(pattern: str) -> re.Pattern[str]:
 
 
 _ISO = _compile(r"(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})")
-_NUMERIC = _compile(r"(?P<a>\d{1,2})[/-](?P<b>\d{1,2})(?:[/-](?P<y>\d{4}|\d{2}))?")
+# A dash form needs its year: "3-4 days" is a range, not March 4.
+_NUMERIC = _compile(
+    r"(?P<a>\d{1,2})(?:/(?P<b>\d{1,2})(?:/(?P<y>\d{4}|\d{2}))?"
+    r"|-(?P<b2>\d{1,2})-(?P<y2>\d{4}|\d{2}))"
+)
 _DAY_AFTER_TOMORROW = _compile(r"(?:the )?day after tomorrow")
 _OFFSET_FROM = _compile(r"(?:in )?" + _COUNT + " " + _UNIT + r" (?:from|after) " + _ANCHOR)
 _OFFSET = _compile(r"(?:in|within) " + _COUNT + " " + _UNIT)
@@ -85,6 +97,12 @@ _AFTER_NEXT = _compile(r"(?:the )?" + _WD + r" after next")
 _NEXT_WEEK_WD = _compile(
     r"next week (?:on )?" + _WD + "|" + _WD.replace("wd", "wd2") + r" (?:of )?next week"
 )
+_DAY2 = r"(?P<day2>\d{1,2})(?:st|nd|rd|th)"  # an ordinal: "friday 9" is 9 o'clock
+_MONTH2 = _MONTH.replace("(?P<month>", "(?P<month2>")
+_WD_AND_DATE = _compile(
+    r"(?:(?:this|next|coming) )?" + _WD
+    + r" (?:" + _MONTH + r" (?:the )?" + _DAY + r"|(?:the )?" + _DAY2 + r"(?: of " + _MONTH2 + ")?)"
+)  # fmt: skip
 _THIS_WD = _compile(r"(?:this coming|the coming|coming|this) " + _WD)
 _NEXT_WD = _compile(r"next " + _WD)
 _BARE_WD = _compile(_WD)
@@ -149,6 +167,20 @@ def _upcoming_day_of_month(today: date, day: int) -> date | None:
     return None
 
 
+def _weekday_and_date(today: date, weekday: int, month: int | None, day: int) -> Day:
+    """The first date within a year from today on that day (of that month) and
+    weekday; CONFLICT when they disagree for the whole year (a slip to ask about)."""
+    first = today.replace(day=1)
+    for k in range(13):
+        start = first + relativedelta(months=k)
+        if month is not None and start.month != month:
+            continue
+        found = _safe_date(start.year, start.month, day)
+        if found is not None and found >= today and found.weekday() == weekday:
+            return found if found <= today + relativedelta(years=1) else CONFLICT
+    return CONFLICT
+
+
 def _year(token: str | None) -> int | None:
     if token is None:
         return None
@@ -176,19 +208,24 @@ def _anchor(today: date, m: re.Match[str]) -> date:
     return _after(today, weekday)
 
 
-def _rules(today: date, region: str) -> list[Rule[date]]:
+def _rules(today: date, region: str) -> list[Rule[Day]]:
     month_first = region.upper() in MONTH_FIRST_REGIONS
 
     def numeric(m: re.Match[str]) -> date | None:
-        a, b = int(m.group("a")), int(m.group("b"))
+        a, b = int(m["a"]), int(m["b"] or m["b2"])
         month, day = (a, b) if month_first else (b, a)
-        return _month_day(today, month, day, _year(m.group("y")))
+        return _month_day(today, month, day, _year(m["y"] or m["y2"]))
 
     def next_week_wd(m: re.Match[str]) -> date:
         return _in_next_week(today, _WEEKDAYS[m.group("wd") or m.group("wd2")])
 
     def named_month(m: re.Match[str]) -> date | None:
         return _month_day(today, _MONTHS[m["month"]], int(m["day"]), _year(m["year"]))
+
+    def weekday_and_date(m: re.Match[str]) -> Day:
+        month_name = m["month"] or m["month2"]
+        month = _MONTHS[month_name] if month_name else None
+        return _weekday_and_date(today, _WEEKDAYS[m["wd"]], month, int(m["day"] or m["day2"]))
 
     def day_of_named_month(m: re.Match[str]) -> date | None:
         month = today.replace(day=1) + relativedelta(months=int(m["which"] == "next"))
@@ -204,6 +241,7 @@ def _rules(today: date, region: str) -> list[Rule[date]]:
         (_DAY_AFTER_TOMORROW, lambda m: today + timedelta(days=2)),
         (_OFFSET_FROM, lambda m: _add(_anchor(today, m), _count(m["n"]), m["unit"])),
         (_OFFSET, lambda m: _add(today, _count(m["n"]), m["unit"])),
+        (_WD_AND_DATE, weekday_and_date),
         (_AFTER_NEXT, lambda m: _in_next_week(today, _WEEKDAYS[m["wd"]]) + timedelta(days=7)),
         (_NEXT_WEEK_WD, next_week_wd),
         (_THIS_WD, lambda m: _on_or_after(today, _WEEKDAYS[m["wd"]])),
@@ -218,12 +256,12 @@ def _rules(today: date, region: str) -> list[Rule[date]]:
 
 
 def _in_calendar(
-    resolve: Callable[[re.Match[str]], date | None],
-) -> Callable[[re.Match[str]], date | None]:
+    resolve: Callable[[re.Match[str]], Day | None],
+) -> Callable[[re.Match[str]], Day | None]:
     """A resolver that gives None for days outside the calendar (before year 1 or
     after 9999), which only a clock at those edges can reach."""
 
-    def safe(m: re.Match[str]) -> date | None:
+    def safe(m: re.Match[str]) -> Day | None:
         try:
             return resolve(m)
         except (OverflowError, ValueError):
@@ -244,6 +282,6 @@ def extract_date(utterance: str, now: datetime, region: str) -> Extraction | Non
     text = numerals(normalize(utterance))
     rules = [(pattern, _in_calendar(resolve)) for pattern, resolve in _rules(today, region)]
     found = settle(text, scan(text, rules))
-    if found is None:
+    if not isinstance(found, date):  # None, or CONFLICT
         return None
     return Extraction(found.isoformat(), spoken_date(found, today))

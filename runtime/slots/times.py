@@ -55,7 +55,7 @@ _OH_MINUTE = _compile(_LEAD + _H + r" (?:oh|o|0) (?P<m1>\d)" + _MER_OPT)
 _SPACED = _compile(_LEAD + _H + r" (?P<m>\d{2})" + _MER_OPT)
 _COMPACT = _compile(
     r"(?:at |around |about |by )(?P<hm>\d{3,4})" + _MER_OPT
-    + r"|(?P<hm2>\d{3,4})" + _MER.replace("mer", "mer2")
+    + r"|(?P<hm2>\d{3,4})" + _MER.replace("(?P<mer>", "(?P<mer2>")
 )  # fmt: skip
 _HALF_PAST = _compile(r"half past " + _H + _MER_OPT)
 _QUARTER_PAST = _compile(r"(?:a )?quarter (?:past|after) " + _H + _MER_OPT)

@@ -160,6 +160,17 @@ def test_e101_forbidden_control_character() -> None:
     assert (d.line, d.column) == (2, 8)
 
 
+def test_e101_raw_control_character_in_a_json_string() -> None:
+    d = only(load('{"id": "a\x7fb"}', "g.json"), "E101")
+    assert (d.line, d.column) == (1, 10)
+    assert "U+007F is not allowed" in d.message and "\\u007f" in d.message
+
+
+def test_e101_json_nan_is_not_json() -> None:
+    d = only(load('{"id": NaN}', "g.json"), "E101")
+    assert "NaN is not valid JSON" in d.message
+
+
 # --- E102 --------------------------------------------------------------------------------
 
 

@@ -196,3 +196,10 @@ def test_concurrent_retries_refund_once(store: DemoStore) -> None:
     assert len(ids) == 1
     assert [r.charge_id for r in store.refunds.values()] == ["CH-2002", "CH-2006"]
     assert store.accounts["AC-1002"].balance == Decimal("44.99")
+
+
+async def test_account_without_charges(call: Any, store: DemoStore) -> None:
+    for charge_id in [c.charge_id for c in store.account_charges("AC-1005")]:
+        del store.charges[charge_id]
+    out = await call("accounts.recent_charges", account_number="AC-1005")
+    assert (out["charges"], out["spoken"], out["has_duplicate"]) == ([], "no recent charges", False)

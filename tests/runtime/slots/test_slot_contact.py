@@ -51,7 +51,9 @@ def test_not_a_valid_phone_number_gives_none(said: str) -> None:
 
 
 def test_phone_region_sets_the_default_country() -> None:
-    result = extract("phone", "oh two oh seven nine four six oh nine five eight", now=NOW, region="GB")
+    result = extract(
+        "phone", "oh two oh seven nine four six oh nine five eight", now=NOW, region="GB"
+    )
     assert result is not None and result.value == "+442079460958"
 
 

@@ -63,6 +63,7 @@ NOW = datetime(2026, 11, 25, 10, 0, tzinfo=EST)  # a Wednesday
         ("12/3", "2026-12-03"),
         ("12/3/27", "2027-12-03"),
         ("1/5/2027", "2027-01-05"),
+        ("1-5-2027", "2027-01-05"),
         ("2027-01-05", "2027-01-05"),
         # offsets
         ("in two weeks", "2026-12-09"),
@@ -75,9 +76,15 @@ NOW = datetime(2026, 11, 25, 10, 0, tzinfo=EST)  # a Wednesday
         ("a week from tomorrow", "2026-12-03"),
         ("a week from monday", "2026-12-07"),
         ("a week from next friday", "2026-12-11"),
+        # weekday with a date: the first date that is both
+        ("friday the 4th", "2026-12-04"),
+        ("friday the first", "2027-01-01"),
+        ("tuesday december first", "2026-12-01"),
+        ("friday the 1st of january", "2027-01-01"),
+        ("friday at 9", "2026-11-27"),
         # self-correction: the last day named counts
         ("monday no sorry tuesday", "2026-12-01"),
-        ("tuesday december first", "2026-12-01"),
+        ("monday december 1 sorry tuesday december 1", "2026-12-01"),
     ],
 )
 def test_spoken_dates(said: str, expected: str) -> None:
@@ -99,6 +106,8 @@ def test_spoken_dates(said: str, expected: str) -> None:
         "february 30",
         "13/45",
         "at 9",
+        "monday december 1st",  # Dec 1 2026 is a Tuesday
+        "3-4",
         "whenever works for you",
         "the 2nd of smarch",
         "the 31st of this month",
