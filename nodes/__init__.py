@@ -17,7 +17,7 @@ def builder_for(kind: str) -> Builder:
     if kind == "llm":
         from nodes import llm
 
-        return llm.build  # type: ignore[no-any-return]
+        return llm.build
     return BUILDERS[kind]
 
 

@@ -280,7 +280,7 @@ def build(node_id: str, spec: LLMNode, env: BuildEnv) -> NodeFn:
                 update.update(
                     messages=said, attempts=attempts, consumed=consumed(state, graph, node_id)
                 )
-                return env.globals.take(*strong, state, node_id, update)  # type: ignore[no-any-return]
+                return env.globals.take(*strong, state, node_id, update)  # type: ignore[no-any-return,unused-ignore]
         turn = attempts.get(node_id, 0) + 1
         attempts[node_id] = turn
         update.update(attempts=attempts, consumed=consumed(state, graph, node_id))

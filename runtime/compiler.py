@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
@@ -42,7 +43,7 @@ class CompiledCall:
     agents: dict[str, GraphSpec]
     graph: CompiledStateGraph[Any, Any, Any, Any]
 
-    def config(self, call_id: str) -> dict[str, Any]:
+    def config(self, call_id: str) -> RunnableConfig:
         return {"configurable": {"thread_id": call_id}, "recursion_limit": RECURSION_LIMIT}
 
 
@@ -53,7 +54,7 @@ def default_intent_sets(graph: GraphSpec) -> IntentSetFactory:
     if graph.routing.classifier == "llm":
         from runtime.intents_llm import make_llm_intent_set_factory
 
-        return make_llm_intent_set_factory(graph)  # type: ignore[no-any-return]
+        return make_llm_intent_set_factory(graph)
     return make_intent_set
 
 

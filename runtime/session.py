@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command
 
 from nodes.base import LISTEN, split_name
@@ -49,19 +50,19 @@ class CallSession:
     _vars: dict[str, Any] = field(default_factory=dict, init=False)
 
     @property
-    def config(self) -> dict[str, Any]:
+    def config(self) -> RunnableConfig:
         return self.compiled.config(self.call_id)
 
     async def state(self) -> dict[str, Any]:
         """The checkpointed call state (empty before `start`)."""
-        snap = await self.compiled.graph.aget_state(self.config)  # type: ignore[arg-type]
+        snap = await self.compiled.graph.aget_state(self.config)
         return dict(snap.values or {})
 
     async def started(self) -> bool:
         return bool(await self.state())
 
     async def ended(self) -> bool:
-        snap = await self.compiled.graph.aget_state(self.config)  # type: ignore[arg-type]
+        snap = await self.compiled.graph.aget_state(self.config)
         return bool(snap.values) and not snap.next
 
     async def start(self) -> list[CallEvent]:
@@ -104,7 +105,7 @@ class CallSession:
         async for mode, chunk in graph.astream(
             payload,
             self.config,
-            context=self.context,  # type: ignore[arg-type]
+            context=self.context,
             stream_mode=["updates", "custom"],
         ):
             if mode == "custom":
@@ -112,7 +113,9 @@ class CallSession:
                     data = {k: v for k, v in chunk.items() if k != "type"}
                     yield CallEvent(str(chunk["type"]), data)
                 continue
-            for name, update in (chunk or {}).items():
+            if not isinstance(chunk, Mapping):
+                continue
+            for name, update in chunk.items():
                 if name == "__interrupt__":
                     for intr in update:
                         yield CallEvent("waiting", dict(intr.value))

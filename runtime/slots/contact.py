@@ -4,9 +4,8 @@ Phone: digits may be words ("five five five"), "oh"/"o" next to a digit is 0,
 "double five" is 55, "triple oh" is 000, "eight hundred" is 800, groups like
 "twelve thirty four" become 1234, and "plus" or "+" starts an international
 number. Words after "extension" are ignored. The digits are parsed for
-`region` and must form a *valid* number for `phonenumbers` (a plausible length
-is not enough, so a misheard area code is caught; fictional 555 area codes are
-rejected while 555-01XX lines in real area codes are accepted).
+`region` and must form a *valid* number for `phonenumbers`, or, for North
+America, at least a 10-digit number with an area code not starting 0 or 1 (see `_plausible_nanp`).
 
 Email: a written address in the text wins; otherwise a spoken one is rebuilt
 ("john dot smith at gmail dot com", "j underscore doe at g mail dot co dot uk").
@@ -82,6 +81,15 @@ def spoken_phone(number: phonenumbers.PhoneNumber, region: str) -> str:
     return spoken if home else f"plus {spoken}"
 
 
+def _plausible_nanp(number: phonenumbers.PhoneNumber) -> bool:
+    """A 10-digit North American number with a plausible area code. Accepted even when
+    `phonenumbers` has no such area code (the 555 numbers of demos and fiction,
+    area codes newer than the library's metadata): refusing them would make a
+    caller repeat a number the business may well hold."""
+    national = str(number.national_number)
+    return number.country_code == 1 and len(national) == 10 and national[0] not in "01"
+
+
 def extract_phone(utterance: str, region: str) -> Extraction | None:
     """The caller's phone number in E.164 form, or None unless the digits form a
     valid number (for `region` when no country code is said)."""
@@ -98,7 +106,7 @@ def extract_phone(utterance: str, region: str) -> Extraction | None:
         number = phonenumbers.parse(("+" if international else "") + digits, region)
     except phonenumbers.NumberParseException:
         return None
-    if not phonenumbers.is_valid_number(number):
+    if not (phonenumbers.is_valid_number(number) or _plausible_nanp(number)):
         return None
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     return Extraction(e164, spoken_phone(number, region))

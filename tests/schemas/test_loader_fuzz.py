@@ -12,16 +12,17 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
 
 from schemas.loader import LoadedGraph, load_graph_text
 from schemas.source import escape
 from schemas.spec import GraphSpec
 
-FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 CODES = {"E100", "E101", "E102", "E103", "E110", "E111", "E112", "E113"}
 KINDS = ["say", "collect", "route", "llm", "tool", "branch", "handoff", "escalate", "end"]
 #: Mappings keyed by names the author chooses (not closed field sets).
@@ -124,6 +125,14 @@ formats = st.sampled_from(["yaml-block", "yaml-flow", "json", "json-indented"])
 
 def load_as(doc: Any, fmt: str) -> tuple[LoadedGraph, str]:
     text = dump(doc, fmt)
+    if fmt.startswith("yaml"):
+        # ruamel's emitter can write flow YAML that no YAML parser reads back (a key
+        # like ':0'); such a text is not the document under test.
+        try:
+            same = YAML(typ="safe", pure=True).load(text) == doc
+        except YAMLError:
+            same = False
+        assume(same)
     return load_graph_text(text, "g.json" if fmt.startswith("json") else "g.yaml"), text
 
 
@@ -210,8 +219,22 @@ def test_any_bytes_give_a_spec_or_located_errors(data: bytes) -> None:
 
 def test_base_document_is_valid_in_every_format() -> None:
     for fmt in ["yaml-block", "yaml-flow", "json", "json-indented"]:
-        result, _ = load_as(BASE, fmt)
+        result = load_graph_text(dump(BASE, fmt), f"g.{fmt[:4]}")
         assert result.ok, [d.format() for d in result.diagnostics]
+        assert result.spec == GraphSpec.model_validate(BASE)
+
+
+@FUZZ
+@given(st.data(), st.sampled_from(["yaml-block", "json-indented"]))
+def test_text_edits_of_a_valid_file_give_a_spec_or_located_errors(
+    data: st.DataObject, fmt: str
+) -> None:
+    text = dump(BASE, fmt)
+    start = data.draw(st.integers(0, len(text)))
+    end = data.draw(st.integers(start, min(len(text), start + 8)))
+    inserted = data.draw(yamlish.map(lambda s: s[:6]))
+    edited = text[:start] + inserted + text[end:]
+    assert_sound(load_graph_text(edited, f"g.{fmt[:4]}"), edited)
 
 
 @FUZZ

@@ -26,6 +26,8 @@ NOW = datetime(2026, 11, 25, 10, 0, tzinfo=timezone(timedelta(hours=-5)))
         ("2125550142 extension 23", "+12125550142"),
         ("plus four four two oh seven nine four six oh nine five eight", "+442079460958"),
         ("+44 20 7946 0958", "+442079460958"),
+        # unassigned area code, plausible shape: accepted (demo and fictional numbers)
+        ("five five five one two three zero zero zero two", "+15551230002"),
     ],
 )
 def test_spoken_phone_numbers(said: str, expected: str) -> None:
@@ -41,7 +43,7 @@ def test_spoken_phone_numbers(said: str, expected: str) -> None:
         "",
         "i don't have one",
         "five five five one two three four",  # no area code
-        "five five five one two three four five six seven",  # 555 is not an area code
+        "one five five one two three four five six seven",  # area codes never start with 1
         "one two three",
         "9" * 40,
     ],
