@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from runtime.session import CallEvent
 from schemas.catalog import GRAPH_SUFFIXES, GraphCatalog, default_graphs_dir
@@ -76,7 +77,7 @@ def validate(
     else:
         for d in diagnostics:
             colour = "red" if d.severity == "error" else "yellow"
-            out.print(f"[{colour}]{d.format()}[/]")
+            out.print(f"[{colour}]{escape(d.format())}[/]")
         status = "[red]invalid[/]" if failing else "[green]valid[/]"
         out.print(
             f"{len(files)} file(s) checked: {status} "
@@ -107,7 +108,7 @@ def show(
 
 def _print_diagnostics(diags: list[Diagnostic]) -> None:
     for d in diags:
-        err.print(f"[red]{d.format()}[/]")
+        err.print(f"[red]{escape(d.format())}[/]")
 
 
 def _print_event(e: CallEvent, *, as_json: bool, verbose: bool) -> None:
@@ -116,7 +117,11 @@ def _print_event(e: CallEvent, *, as_json: bool, verbose: bool) -> None:
         sys.stdout.flush()
         return
     if e.type == "agent":
-        out.print(f"[bold cyan]{e.data['text']}[/]" if verbose else e.data["text"])
+        if verbose:
+            out.print(f"[bold cyan]{escape(e.data['text'])}[/]")
+        else:
+            sys.stdout.write(e.data["text"] + "\n")
+            sys.stdout.flush()
     elif verbose and e.type == "node":
         out.print(f"[dim]  → {e.data['agent']}/{e.data['node']}[/]")
     elif verbose and e.type == "slot" and e.data["name"] not in ("intent",):
