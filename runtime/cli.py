@@ -133,7 +133,8 @@ def _print_event(e: CallEvent, *, as_json: bool, verbose: bool) -> None:
         out.print(f"[dim]  tool {e.data['name']}({e.data['args']}) {status}[/]")
     elif e.type == "outcome":
         reason = f": {e.data['reason']}" if e.data.get("reason") else ""
-        err.print(f"[magenta][call {e.data['outcome']}{reason}][/]")
+        line = escape(f"[call {e.data['outcome']}{reason}]")
+        err.print(f"[magenta]{line}[/]")
 
 
 async def _chat(
