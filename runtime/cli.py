@@ -28,8 +28,9 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 DEMO_SCRIPT = [
     "Hi, I need a cleaning",
-    "next Tuesday",
-    "yes please",
+    "next Tuesday if you have anything",
+    "ten in the morning",
+    "Maria Garcia",
 ]
 
 
@@ -125,12 +126,14 @@ def _print_event(e: CallEvent, *, as_json: bool, verbose: bool) -> None:
     elif verbose and e.type == "node":
         out.print(f"[dim]  → {e.data['agent']}/{e.data['node']}[/]")
     elif verbose and e.type == "slot" and e.data["name"] not in ("intent",):
-        out.print(f"[dim]  {e.data['name']} = {e.data['value']!r}[/]")
+        shown = repr(e.data["value"])
+        shown = shown if len(shown) <= 90 else shown[:87] + "..."
+        out.print(f"[dim]  {e.data['name']} = {escape(shown)}[/]")
     elif verbose and e.type == "intent":
         out.print(f"[dim]  intent {e.data['name']} ({e.data['confidence']:.2f})[/]")
     elif verbose and e.type == "tool":
         status = f"error: {e.data['error']}" if e.data.get("error") else "ok"
-        out.print(f"[dim]  tool {e.data['name']}({e.data['args']}) {status}[/]")
+        out.print(f"[dim]  tool {e.data['name']}({escape(str(e.data['args']))}) {status}[/]")
     elif e.type == "outcome":
         reason = f": {e.data['reason']}" if e.data.get("reason") else ""
         line = escape(f"[call {e.data['outcome']}{reason}]")
@@ -146,6 +149,7 @@ async def _chat(
     checkpoint: str | None,
     keep_open: bool,
     lines: Iterable[str] | None,
+    echo: bool = False,
 ) -> str | None:
     from runtime.checkpoint import open_checkpointer
     from runtime.compiler import compile_call
@@ -167,7 +171,7 @@ async def _chat(
         if call_id:
             kwargs["call_id"] = call_id
         session = CallSession(**kwargs)
-        verbose = interactive and not as_json
+        verbose = (interactive or echo) and not as_json
 
         def show_all(events: list[CallEvent]) -> None:
             for e in events:
@@ -181,6 +185,8 @@ async def _chat(
         for line in source:
             if await session.ended():
                 break
+            if echo:
+                out.print(f"[bold green]caller:[/] {escape(line)}")
             show_all(await session.send(line.rstrip("\n")))
         if not keep_open:
             show_all(await session.hangup())
@@ -293,8 +299,6 @@ def demo(
             f"({len(errors)} errors, {len(diags) - len(errors)} warnings)"
         )
     out.rule(f"2. A text call to {graph!r}")
-    for line in DEMO_SCRIPT:
-        out.print(f"[dim]caller says:[/] {line}")
     outcome = asyncio.run(
         _chat(
             resolve_graph_path(graph),
@@ -304,6 +308,7 @@ def demo(
             checkpoint=None,
             keep_open=False,
             lines=iter(DEMO_SCRIPT),
+            echo=True,
         )
     )
     out.print(f"outcome: [bold]{outcome}[/]")
