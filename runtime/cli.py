@@ -6,6 +6,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Iterable
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -151,7 +152,7 @@ async def _chat(
     lines: Iterable[str] | None,
     echo: bool = False,
 ) -> str | None:
-    from runtime.checkpoint import open_checkpointer
+    from runtime.checkpoint import CheckpointerUnavailable, open_checkpointer
     from runtime.compiler import compile_call
     from runtime.context import CallContext
     from runtime.session import CallSession
@@ -161,7 +162,12 @@ async def _chat(
     catalog = GraphCatalog(graph_path.parent)
     spec = load_valid_graph(graph_path, catalog=catalog)
     interactive = lines is None
-    async with open_checkpointer(checkpoint or "memory://") as saver:
+    async with AsyncExitStack() as stack:
+        try:
+            saver = await stack.enter_async_context(open_checkpointer(checkpoint or "memory://"))
+        except (ValueError, CheckpointerUnavailable) as exc:  # a bad URL or an unreachable store
+            err.print(f"[red]error:[/] {escape(str(exc))}")
+            raise typer.Exit(2) from None
         compiled = compile_call(spec, resolve=catalog.resolve, checkpointer=saver)
         kwargs: dict[str, Any] = {
             "compiled": compiled,
@@ -263,18 +269,20 @@ async def _run_tests(paths: list[Path], *, verbose: bool) -> int:
             results = await run_file(f)
         except (ConversationFileError, GraphError) as exc:
             failed += 1
-            out.print(f"[red]ERROR[/] {f}: {exc}")
+            out.print(f"[red]ERROR[/] {escape(f'{f}: {exc}')}")
             continue
         for r in results:
             ok = r.passed
             passed += ok
             failed += not ok
-            out.print(f"{'[green]PASS[/]' if ok else '[red]FAIL[/]'} {f.name} :: {r.name}")
+            out.print(
+                f"{'[green]PASS[/]' if ok else '[red]FAIL[/]'} {escape(f'{f.name} :: {r.name}')}"
+            )
             for fail in r.failures:
-                out.print(f"    [red]{fail}[/]")
+                out.print(f"    [red]{escape(fail)}[/]")
             if verbose or not ok:
                 for line in r.transcript:
-                    out.print(f"    [dim]{line}[/]")
+                    out.print(f"    [dim]{escape(line)}[/]")
     out.print(f"{passed} passed, {failed} failed")
     return failed
 

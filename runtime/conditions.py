@@ -57,7 +57,10 @@ def _contains(a: Any, b: Any) -> bool:
     if isinstance(a, list | tuple):
         return any(_eq(x, b) for x in a)
     if isinstance(a, Mapping):
-        return b in a
+        try:
+            return b in a
+        except TypeError:  # an unhashable value (a list, a mapping) is never a key
+            return False
     return False
 
 

@@ -104,7 +104,12 @@ def load_conversation_file(path: str | Path) -> ConversationFile:
             )
     now = doc.get("now")
     if isinstance(now, str):
-        now = datetime.fromisoformat(now)
+        try:
+            now = datetime.fromisoformat(now)
+        except ValueError:
+            raise ConversationFileError(
+                f"{p}: 'now' must be an ISO date-time, got {now!r}"
+            ) from None
     if now is not None and not isinstance(now, datetime):
         raise ConversationFileError(f"{p}: 'now' must be an ISO date-time")
     if isinstance(now, datetime) and now.tzinfo is None:

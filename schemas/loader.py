@@ -130,7 +130,7 @@ def load_graph(path: str | Path) -> GraphSpec:
 
 @cache
 def graph_schema() -> dict[str, Any]:
-    """The graph JSON Schema (2020-12) shipped in this package."""
+    """The graph JSON Schema (2020-12) shipped in this package (shared: do not mutate)."""
     text = resources.files("schemas").joinpath("graph.schema.json").read_text("utf-8")
     schema: dict[str, Any] = json.loads(text)
     return schema

@@ -28,6 +28,7 @@ from ruamel.yaml.scalarbool import ScalarBoolean
 from schemas.diagnostics import Diagnostic
 from schemas.source import SourceMap, escape, pointer, split
 
+#: UTF-16 surrogates: only valid in pairs, as JSON writes characters beyond U+FFFF.
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 #: Largest graph file accepted, in bytes.
@@ -203,7 +204,7 @@ def _parse(text: str, file: str) -> tuple[CommentedMap, list[Any]] | Diagnostic:
     except _DocumentTooBig as exc:
         mark = exc.problem_mark
         return Diagnostic("E102", "error", exc.problem, file, mark.line + 1, mark.column + 1)
-    except (YAMLError, ValueError, TypeError, AttributeError) as exc:
+    except (YAMLError, ValueError, TypeError, AttributeError, LookupError) as exc:
         # The parser is the boundary to untrusted text: any failure is a syntax error.
         return _syntax_error(exc, text, file)
     if not isinstance(doc, CommentedMap):
