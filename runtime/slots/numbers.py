@@ -6,7 +6,8 @@ text2num leaves as words: halves and quarters ("three and a half" -> 3.5, "a
 quarter" -> 0.25), dozens ("a dozen" -> 12, "half a dozen" -> 6), "a couple" (2),
 "a hundred"/"a thousand", and a sign ("minus five", "negative 5").
 
-Digit groups said one after another with no word between them are one number,
+"Oh" among digits is zero ("nine four one oh three" -> 94103). Digit groups
+said one after another with no word between them are one number,
 the way people say "five five five" or "twenty twenty six" (-> 555, 2026). Two
 separate numbers ("two or three", "2 adults and 3 kids") are ambiguous: None.
 The value is an int unless the caller said a fraction or a decimal point.
@@ -76,9 +77,27 @@ def spoken_number(value: Number) -> str:
     return str(value)
 
 
+_DIGIT_WORDS = frozenset(
+    ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+)
+
+
+def _oh_as_zero(text: str) -> str:
+    """ "oh" or "o" said among digits is a zero ("nine four one oh three")."""
+    words = text.split()
+
+    def digitish(i: int) -> bool:
+        return 0 <= i < len(words) and (words[i] in _DIGIT_WORDS or words[i].isdigit())
+
+    return " ".join(
+        "zero" if w in ("oh", "o") and (digitish(i - 1) or digitish(i + 1)) else w
+        for i, w in enumerate(words)
+    )
+
+
 def extract_number(utterance: str) -> Extraction | None:
     """The one quantity the caller said, or None for none or several."""
-    text = numerals(normalize(utterance))
+    text = numerals(_oh_as_zero(normalize(utterance)))
     values = {f.value for f in scan(text, _RULES)}
     if len(values) != 1:
         return None

@@ -67,6 +67,51 @@ _HOUR_MER = _compile(_LEAD + _H + _MER)
 _OCLOCK = _compile(_LEAD + _H + r" oclock")
 _AT_HOUR = _compile(r"(?:at|around|about|by|make it|say) " + _H)
 _ONLY_HOUR = re.compile(r"(?P<h>\d{1,2})")
+#: Words that may surround a bare hour in an answer to "which time?" ("ten is
+#: fine", "let's do two", "two would be great"); any other word makes it unsure.
+_ACCEPTING = frozenset(
+    [
+        "is",
+        "fine",
+        "please",
+        "works",
+        "work",
+        "good",
+        "great",
+        "lets",
+        "let",
+        "us",
+        "do",
+        "would",
+        "be",
+        "that",
+        "ok",
+        "okay",
+        "sounds",
+        "perfect",
+        "how",
+        "about",
+        "ill",
+        "i",
+        "take",
+        "then",
+        "yes",
+        "yeah",
+        "sure",
+        "the",
+        "one",
+        "thanks",
+        "thank",
+        "you",
+        "go",
+        "with",
+        "for",
+        "me",
+        "best",
+        "suits",
+        "suit",
+    ]
+)
 
 
 def _resolve(hour: int, minute: int, meridiem: Meridiem | None) -> HourMinute | None:
@@ -135,6 +180,17 @@ def spoken_time(hour: int, minute: int) -> str:
     return f"{h12} {suffix}" if minute == 0 else f"{h12}:{minute:02d} {suffix}"
 
 
+def _bare_hour(text: str, hint: Meridiem | None) -> HourMinute | None:
+    """A lone hour (1-12), alone or with accepting words around it."""
+    words = text.split()
+    hours = [w for w in words if _ONLY_HOUR.fullmatch(w)]
+    if len(hours) != 1 or not 1 <= int(hours[0]) <= 12:
+        return None
+    if any(w not in _ACCEPTING for w in words if w != hours[0]):
+        return None
+    return _resolve(int(hours[0]), 0, hint)
+
+
 def extract_time(utterance: str) -> Extraction | None:
     """The time of day the caller named as "HH:MM", or None when none (or several)."""
     text = " ".join(content_words(numerals(normalize(utterance))))
@@ -142,8 +198,7 @@ def extract_time(utterance: str) -> Extraction | None:
     hint = _MER_WORDS[hint_match.group(1)] if hint_match else None
     found = settle(text, scan(text, _rules(hint)))
     if found is None:
-        bare = _ONLY_HOUR.fullmatch(text)
-        found = _resolve(int(bare["h"]), 0, hint) if bare else None
+        found = _bare_hour(text, hint)
     if found is None:
         return None
     hour, minute = found

@@ -58,3 +58,17 @@ def test_no_single_number_gives_none(said: str) -> None:
 def test_read_back_drops_trailing_zeros() -> None:
     result = extract("number", "two and a half", now=NOW)
     assert result is not None and result.spoken == "2.5"
+
+
+@pytest.mark.parametrize(
+    ("said", "expected"),
+    [("it's nine four one oh three", 94103), ("nine four one one oh", 94110),
+     ("two oh five", 205)],
+)  # fmt: skip
+def test_oh_among_digits_is_zero(said: str, expected: int) -> None:
+    result = extract("number", said, now=NOW)
+    assert result is not None and result.value == expected
+
+
+def test_oh_alone_is_not_a_number() -> None:
+    assert extract("number", "oh no", now=NOW) is None

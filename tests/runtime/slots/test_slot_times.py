@@ -75,3 +75,18 @@ def test_no_time_gives_none(said: str) -> None:
 def test_read_back(said: str, spoken: str) -> None:
     result = extract("time", said, now=NOW)
     assert result is not None and result.spoken == spoken
+
+
+@pytest.mark.parametrize(
+    ("said", "expected"),
+    [("ten is fine", "10:00"), ("ten please", "10:00"), ("let's do two", "14:00"),
+     ("two would be great", "14:00")],
+)  # fmt: skip
+def test_bare_hour_with_accepting_words(said: str, expected: str) -> None:
+    result = extract("time", said, now=NOW)
+    assert result is not None and result.value == expected
+
+
+@pytest.mark.parametrize("said", ["I have ten kids", "ten or eleven", "ten dollars"])
+def test_bare_hour_with_other_words_is_unsure(said: str) -> None:
+    assert extract("time", said, now=NOW) is None
