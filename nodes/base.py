@@ -107,8 +107,12 @@ def wait_for_caller(
 
 
 def finish(update: dict[str, Any]) -> Command[Any]:
-    """End the run for good (the call is over)."""
-    return Command(goto=END, update={**update, "awaiting": None})
+    """End the run for good (the call is over), recording the outcome for the
+    agent handling the call."""
+    upd = {**update, "awaiting": None}
+    if upd.get("outcome") and upd.get("agent"):
+        upd["agent_outcomes"] = {upd["agent"]: upd["outcome"]}
+    return Command(goto=END, update=upd)
 
 
 def destinations(

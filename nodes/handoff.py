@@ -42,6 +42,7 @@ def build(node_id: str, spec: HandoffNode, env: BuildEnv) -> NodeFn:
         update["vars"] = {**target.variables, **carried}
         update["agents"] = [target.id]
         update["handoff_to"] = target.id
+        update["agent_outcomes"] = {graph.id: "handed_off"}
         update["agent"] = target.id
         update["awaiting"] = None
         return Command(goto=qualify(target.id, entry), update=update)

@@ -45,6 +45,7 @@ def build_listen() -> NodeFn:
             return Command(
                 goto=END,
                 update={
+                    "agent_outcomes": {agent: "abandoned"},
                     "outcome": "abandoned",
                     "outcome_reason": "caller hung up",
                     "awaiting": None,

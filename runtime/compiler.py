@@ -203,6 +203,7 @@ def initial_state(
         "agents": [root.id],
         "saved_vars": {},
         "outcome": None,
+        "agent_outcomes": {},
         "outcome_reason": None,
         "handoff_to": None,
     }

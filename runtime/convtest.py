@@ -8,7 +8,7 @@ case-insensitive substring, or `/regex/`), `not_agent`, `node` (node or nodes
 reached this turn, `node` or `agent/node`), `intent`, `slots` (subset of the
 variables after the turn), `tool` (a call or list of calls this turn: name and a
 subset of args), `waiting` (node waiting for the caller), `outcome`. A case's
-`expect` block checks the whole call: `outcome`, `visited` (in order, gaps
+`expect` block checks the whole call: `outcome`, `agent_outcomes`, `visited` (in order, gaps
 allowed), `agents`, `slots`, `tools` (names in order). `hangup: true` hangs up
 after the last turn. Each case runs on a fresh in-memory checkpointer and a
 fresh demo data store, so cases are independent and repeatable.
@@ -46,7 +46,7 @@ TURN_KEYS = {
     "waiting",
     "outcome",
 }
-EXPECT_KEYS = {"outcome", "visited", "agents", "slots", "tools", "agent"}
+EXPECT_KEYS = {"outcome", "agent_outcomes", "visited", "agents", "slots", "tools", "agent"}
 
 
 class ConversationFileError(Exception):
@@ -250,6 +250,12 @@ def check_call(
             fails.append(f"path {expect['visited']} expected in order; visited {short}")
     if "agents" in expect and list(state.get("agents", [])) != list(expect["agents"]):
         fails.append(f"agents {expect['agents']} expected; got {state.get('agents')}")
+    if "agent_outcomes" in expect and not subset(
+        expect["agent_outcomes"], state.get("agent_outcomes", {})
+    ):
+        fails.append(
+            f"agent outcomes {expect['agent_outcomes']} expected; got {state.get('agent_outcomes')}"
+        )
     if "slots" in expect and not subset(expect["slots"], state.get("vars", {})):
         fails.append(f"final slots {expect['slots']!r} expected")
     if "tools" in expect:

@@ -8,6 +8,12 @@ from typing import Annotated, Any, Literal, TypedDict
 from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
 
+
+def merge(left: dict[str, Any] | None, right: dict[str, Any] | None) -> dict[str, Any]:
+    """Reducer: keys of `right` overwrite those of `left`."""
+    return {**(left or {}), **(right or {})}
+
+
 Outcome = Literal["completed", "escalated", "handed_off", "abandoned", "failed"]
 
 
@@ -29,7 +35,9 @@ class ToolCallRecord(TypedDict):
 class CallState(TypedDict, total=False):
     """Checkpointed call state.
 
-    `vars` holds graph variables, slots and tool results of the agent currently
+    `outcome` is the call's; `agent_outcomes` records each agent's own ending,
+    so an agent that passed the call on is `handed_off` even though the call
+    went on to complete. `vars` holds graph variables, slots and tool results of the agent currently
     handling the call (replaced whole by each update); `agent` is that agent's
     graph id and `node` its current node. `pending_input` is a caller turn not yet
     consumed by a waiting node; `awaiting` is the node that wants the next turn.
@@ -50,5 +58,6 @@ class CallState(TypedDict, total=False):
     agents: Annotated[list[str], operator.add]
     saved_vars: dict[str, dict[str, Any]]
     outcome: Outcome | None
+    agent_outcomes: Annotated[dict[str, Outcome], merge]
     outcome_reason: str | None
     handoff_to: str | None

@@ -41,6 +41,7 @@ _MER_AFTER = [w for w in _MER_WORDS if " " in w or w in ("am", "pm", "tonight")]
 _MER_ALTERNATIVES = "|".join(sorted(_MER_AFTER, key=len, reverse=True))
 _MER = r"(?: oclock)?(?: (?P<mer>" + _MER_ALTERNATIVES + "))"
 _MER_OPT = _MER + "?"
+_GLUED_MERIDIEM = re.compile(r"(\d)(am|pm)\b")  # "10am" -> "10 am"
 _HINT = re.compile(r"\b(morning|afternoon|evening|tonight|night)\b")
 _H = r"(?P<h>\d{1,2})"
 _LEAD = r"(?:(?:at|around|about|by) )?"
@@ -193,7 +194,8 @@ def _bare_hour(text: str, hint: Meridiem | None) -> HourMinute | None:
 
 def extract_time(utterance: str) -> Extraction | None:
     """The time of day the caller named as "HH:MM", or None when none (or several)."""
-    text = " ".join(content_words(numerals(normalize(utterance))))
+    text = _GLUED_MERIDIEM.sub(r"\1 \2", normalize(utterance))
+    text = " ".join(content_words(numerals(text)))
     hint_match = _HINT.search(text)
     hint = _MER_WORDS[hint_match.group(1)] if hint_match else None
     found = settle(text, scan(text, _rules(hint)))
