@@ -14,6 +14,7 @@ themselves never call `interrupt()`, so replaying them on resume is harmless.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -69,7 +70,9 @@ def goto(graph: GraphSpec, node_id: str) -> str:
 
 def agent_message(text: str, graph: GraphSpec, node_id: str) -> AIMessage:
     """An agent line in the transcript, tagged with the agent and node that said it."""
-    return AIMessage(content=text, name=graph.id, additional_kwargs={"node": node_id})
+    return AIMessage(
+        id=str(uuid.uuid4()), content=text, name=graph.id, additional_kwargs={"node": node_id}
+    )
 
 
 def say(text: str | None, state: CallState, graph: GraphSpec, node_id: str) -> list[AIMessage]:

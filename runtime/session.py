@@ -27,7 +27,8 @@ from runtime.context import CallContext
 @dataclass(frozen=True)
 class CallEvent:
     """One thing that happened in a call. `type` is one of: agent, token, node,
-    slot, intent, tool, waiting, outcome."""
+    slot, intent, tool, waiting, outcome, heard (an agent line cut short by a
+    barge-in, with the part the caller heard)."""
 
     type: str
     data: dict[str, Any] = field(default_factory=dict)
@@ -69,9 +70,15 @@ class CallSession:
         """Run a new call until it first waits for the caller (or ends)."""
         return [e async for e in self.stream_start()]
 
-    async def send(self, text: str) -> list[CallEvent]:
-        """Give the call one caller turn; run until it waits again or ends."""
-        return [e async for e in self.stream_send(text)]
+    async def send(
+        self, text: str, *, interrupted: list[dict[str, str]] | None = None
+    ) -> list[CallEvent]:
+        """Give the call one caller turn; run until it waits again or ends.
+
+        `interrupted` lists agent messages a barge-in cut short, as
+        `{"message_id", "heard"}`; they are truncated in the same step.
+        """
+        return [e async for e in self.stream_send(text, interrupted=interrupted)]
 
     async def hangup(self) -> list[CallEvent]:
         """The caller hung up: the call ends as abandoned unless already over."""
@@ -90,10 +97,13 @@ class CallSession:
         )
         return self._run(state)
 
-    async def stream_send(self, text: str) -> AsyncIterator[CallEvent]:
+    async def stream_send(
+        self, text: str, *, interrupted: list[dict[str, str]] | None = None
+    ) -> AsyncIterator[CallEvent]:
         if await self.ended():
             raise CallEnded(f"call {self.call_id} has ended")
-        async for event in self._run(Command(resume=text)):
+        resume: Any = {"text": text, "interrupted": interrupted} if interrupted else text
+        async for event in self._run(Command(resume=resume)):
             yield event
 
     async def _run(self, payload: Any) -> AsyncIterator[CallEvent]:
@@ -144,13 +154,16 @@ class CallSession:
                     out.append(CallEvent("slot", {"name": key, "value": value}))
             self._vars = dict(new_vars)
         for msg in update.get("messages", []):
-            if isinstance(msg, AIMessage) and not msg.additional_kwargs.get("internal"):
+            if isinstance(msg, AIMessage) and msg.additional_kwargs.get("interrupted"):
+                out.append(CallEvent("heard", {"message_id": msg.id, "text": _text(msg)}))
+            elif isinstance(msg, AIMessage) and not msg.additional_kwargs.get("internal"):
                 text = _text(msg)
                 if text:
                     out.append(
                         CallEvent(
                             "agent",
                             {
+                                "message_id": msg.id,
                                 "text": text,
                                 "agent": msg.name or agent,
                                 "node": msg.additional_kwargs.get("node", node),

@@ -1,0 +1,1 @@
+"""Speech providers behind small interfaces: one module per vendor."""
