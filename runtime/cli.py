@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import sys
 from collections.abc import Iterable
@@ -323,6 +324,12 @@ def demo(
     out.rule("3. Conversation tests")
     failed = asyncio.run(_run_tests([graphs_dir], verbose=False))
     raise typer.Exit(1 if (bad or failed or outcome is None) else 0)
+
+
+#: Modules that add their commands to `app` when imported (one per feature).
+COMMAND_MODULES: tuple[str, ...] = ()
+for _module in COMMAND_MODULES:
+    importlib.import_module(_module)
 
 
 def main() -> None:  # pragma: no cover
