@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from nodes import branch, collect, end, escalate, handoff, route, say, tool
+from nodes import branch, collect, end, escalate, handoff, return_, route, say, tool
 from nodes.base import BuildEnv, NodeFn
 
 Builder = Callable[[str, Any, BuildEnv], NodeFn]
@@ -30,4 +30,5 @@ BUILDERS: dict[str, Builder] = {
     "handoff": handoff.build,
     "escalate": escalate.build,
     "end": end.build,
+    "return": return_.build,
 }

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from runtime.session import CallEvent
-from schemas.catalog import GRAPH_SUFFIXES, GraphCatalog, default_graphs_dir
+from schemas.catalog import GRAPH_SUFFIXES, TOOL_FILE_NAMES, GraphCatalog, default_graphs_dir
 from schemas.diagnostics import Diagnostic, GraphError
 
 app = typer.Typer(
@@ -40,8 +40,12 @@ def _graph_files(paths: Iterable[Path]) -> list[Path]:
     files: list[Path] = []
     for p in paths:
         if p.is_dir():
-            files += sorted(q for q in p.iterdir() if q.suffix in GRAPH_SUFFIXES and q.is_file())
-        else:
+            files += sorted(
+                q
+                for q in p.iterdir()
+                if q.suffix in GRAPH_SUFFIXES and q.is_file() and q.name not in TOOL_FILE_NAMES
+            )
+        elif p.name not in TOOL_FILE_NAMES:
             files.append(p)
     return files
 
@@ -69,11 +73,15 @@ def validate(
 ) -> None:
     """Check graph files: schema and static checks. Exit 1 on any error."""
     from schemas.validate import validate_file
+    from tools.config import iter_tool_files, load_tool_file
 
     diagnostics: list[Diagnostic] = []
     files = _graph_files(paths)
     for f in files:
         diagnostics += validate_file(f).diagnostics
+    for t in iter_tool_files(paths):
+        files.append(t)
+        diagnostics += load_tool_file(t).diagnostics
     failing = [d for d in diagnostics if d.severity == "error" or strict]
     if format == "json":
         out.print_json(json.dumps([d.as_dict() for d in diagnostics]))
@@ -158,10 +166,11 @@ async def _chat(
     from runtime.context import CallContext
     from runtime.session import CallSession
     from schemas.validate import load_valid_graph
-    from tools.builtin import default_registry
+    from tools.config import build_registry
 
     catalog = GraphCatalog(graph_path.parent)
     spec = load_valid_graph(graph_path, catalog=catalog)
+    tools = await asyncio.to_thread(build_registry, graph_path.parent)
     interactive = lines is None
     async with AsyncExitStack() as stack:
         try:
@@ -173,7 +182,7 @@ async def _chat(
         kwargs: dict[str, Any] = {
             "compiled": compiled,
             "caller": caller,
-            "context": CallContext(tools=default_registry()),
+            "context": CallContext(tools=tools),
         }
         if call_id:
             kwargs["call_id"] = call_id
@@ -308,18 +317,22 @@ def demo(
             f"({len(errors)} errors, {len(diags) - len(errors)} warnings)"
         )
     out.rule(f"2. A text call to {graph!r}")
-    outcome = asyncio.run(
-        _chat(
-            resolve_graph_path(graph),
-            as_json=False,
-            caller="+15551230001",
-            call_id=None,
-            checkpoint=None,
-            keep_open=False,
-            lines=iter(DEMO_SCRIPT),
-            echo=True,
+    try:
+        outcome = asyncio.run(
+            _chat(
+                resolve_graph_path(graph),
+                as_json=False,
+                caller="+15551230001",
+                call_id=None,
+                checkpoint=None,
+                keep_open=False,
+                lines=iter(DEMO_SCRIPT),
+                echo=True,
+            )
         )
-    )
+    except GraphError as exc:  # an invalid graph or tools file
+        _print_diagnostics(exc.diagnostics)
+        raise typer.Exit(1) from None
     out.print(f"outcome: [bold]{outcome}[/]")
     out.rule("3. Conversation tests")
     failed = asyncio.run(_run_tests([graphs_dir], verbose=False))

@@ -59,7 +59,9 @@ def default_intent_sets(graph: GraphSpec) -> IntentSetFactory:
 
 
 def gather_agents(root: GraphSpec, resolve: GraphResolver | None) -> dict[str, GraphSpec]:
-    """The root and every graph reachable through handoff nodes, by id."""
+    """The root and every graph reachable through handoff nodes, by agent key:
+    the graph id, or `id@ref` for a version pinned to a git ref (its spec's id
+    becomes that key, so its nodes are named `id@ref/node`)."""
     agents = {root.id: root}
     todo = [root]
     problems: list[Diagnostic] = []
@@ -76,7 +78,7 @@ def gather_agents(root: GraphSpec, resolve: GraphResolver | None) -> dict[str, G
                     raise KeyError(tid)
                 target = resolve(node.graph)
             except (KeyError, FileNotFoundError, GraphError) as exc:
-                detail = f": {exc}" if isinstance(exc, GraphError) else ""
+                detail = f": {_reason(exc)}" if isinstance(exc, GraphError) else ""
                 problems.append(
                     Diagnostic(
                         code="E209",
@@ -89,11 +91,23 @@ def gather_agents(root: GraphSpec, resolve: GraphResolver | None) -> dict[str, G
                     )
                 )
                 continue
+            if target.id != tid:  # a pinned version is its own agent, named `id@ref`
+                target = target.model_copy(update={"id": tid})
             agents[tid] = target
             todo.append(target)
     if problems:
         raise GraphError(problems)
     return agents
+
+
+def _reason(exc: GraphError) -> str:
+    """The first diagnostic of a failed load, located when it names a file."""
+    if not exc.diagnostics:
+        return "invalid graph"
+    first = exc.diagnostics[0]
+    text = first.message if first.file == "<string>" else first.format()
+    more = len(exc.diagnostics) - 1
+    return text + (f" (+{more} more)" if more else "")
 
 
 def _check_targets(spec: GraphSpec) -> None:
@@ -186,6 +200,7 @@ def initial_state(
         "today": now.date().isoformat(),
         "last_utterance": "",
         "intent": "",
+        "handoff_summary": "",
     }
     return {
         "messages": [],

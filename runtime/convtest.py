@@ -322,12 +322,16 @@ def _log(result: CaseResult, events: list[CallEvent]) -> None:
             result.transcript.append(f"[{e.data['outcome']}]")
 
 
-def default_tools_factory(clock: Callable[[], datetime]) -> ToolRegistry:
-    """Built-in tools on a fresh demo store whose data is seeded on `clock`."""
-    from tools.builtin import default_registry
+def default_tools_factory(
+    clock: Callable[[], datetime], graphs_dir: Path | None = None
+) -> ToolRegistry:
+    """Built-in tools on a fresh demo store whose data is seeded on `clock`, plus
+    the tools declared in `graphs_dir` (default: the graphs directory) and the
+    entry-point tools."""
+    from tools.config import build_registry
     from tools.store import DemoStore
 
-    return default_registry(DemoStore(clock=clock))
+    return build_registry(graphs_dir, store=DemoStore(clock=clock))
 
 
 async def run_file(
@@ -338,7 +342,8 @@ async def run_file(
     """Run every case of a conversation test file."""
     conv = load_conversation_file(path)
     compiled = compile_for_tests(conv.graph_path)
-    factory = tools_factory or default_tools_factory
+    graphs_dir = conv.graph_path.parent
+    factory = tools_factory or (lambda clock: default_tools_factory(clock, graphs_dir))
     return [await run_case(conv, case, compiled, factory) for case in conv.cases]
 
 

@@ -16,6 +16,7 @@ SHAPES_MERMAID = {
     "handoff": ('>"', '"]'),
     "escalate": ('(("', '"))'),
     "end": ('((("', '")))'),
+    "return": ('[\\"', '"/]'),
 }
 SHAPES_DOT = {
     "say": "box",
@@ -27,6 +28,7 @@ SHAPES_DOT = {
     "handoff": "cds",
     "escalate": "doublecircle",
     "end": "doublecircle",
+    "return": "invhouse",
 }
 
 

@@ -32,6 +32,16 @@ class ToolCallRecord(TypedDict):
     node: str
 
 
+class ReturnFrame(TypedDict):
+    """An agent that handed the call over: `agent` (its key in the call), the
+    handoff node `via`, and `node`, where a hand-back continues (None: the
+    agent does not take the call back)."""
+
+    agent: str
+    via: str
+    node: str | None
+
+
 class CallState(TypedDict, total=False):
     """Checkpointed call state.
 
@@ -39,8 +49,10 @@ class CallState(TypedDict, total=False):
     so an agent that passed the call on is `handed_off` even though the call
     went on to complete. `vars` holds graph variables, slots and tool results of the agent currently
     handling the call (replaced whole by each update); `agent` is that agent's
-    graph id and `node` its current node. `pending_input` is a caller turn not yet
+    graph id (`id@ref` for a version pinned to a git ref) and `node` its current node. `pending_input` is a caller turn not yet
     consumed by a waiting node; `awaiting` is the node that wants the next turn.
+    `returns` is the stack of agents that handed the call over (latest last);
+    `agent_commits` maps each agent run from a git ref (`id@ref`) to its commit.
     """
 
     messages: Annotated[list[AnyMessage], add_messages]
@@ -61,3 +73,5 @@ class CallState(TypedDict, total=False):
     agent_outcomes: Annotated[dict[str, Outcome], merge]
     outcome_reason: str | None
     handoff_to: str | None
+    returns: list[ReturnFrame]
+    agent_commits: Annotated[dict[str, str], merge]

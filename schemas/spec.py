@@ -13,14 +13,19 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 SlotKind = Literal["text", "number", "yes_no", "date", "time", "phone", "email", "choice"]
-NodeKind = Literal["say", "collect", "route", "llm", "tool", "branch", "handoff", "escalate", "end"]
-#: Node kinds after which the call leaves this graph.
-TERMINAL_KINDS: frozenset[str] = frozenset({"end", "escalate", "handoff"})
+NodeKind = Literal[
+    "say", "collect", "route", "llm", "tool", "branch", "handoff", "escalate", "end", "return"
+]
+#: Node kinds after which the call leaves this graph (a `return` node leaves it
+#: when an agent is waiting to take the call back, else follows `otherwise`).
+TERMINAL_KINDS: frozenset[str] = frozenset({"end", "escalate", "handoff", "return"})
 #: Node kinds that stop and wait for a caller turn.
 WAITING_KINDS: frozenset[str] = frozenset({"collect", "route", "llm"})
 #: Variables every call has before any node runs.
+#: `handoff_summary` is empty unless the call was handed over (or back) with
+#: `summary: true`.
 BUILTIN_VARIABLES: frozenset[str] = frozenset(
-    {"call_id", "caller", "agent", "now", "today", "last_utterance", "intent"}
+    {"call_id", "caller", "agent", "now", "today", "last_utterance", "intent", "handoff_summary"}
 )
 
 
@@ -172,11 +177,21 @@ class BranchNode(_Node):
 
 
 class HandoffNode(_Node):
+    """Pass the call to another agent graph (`graph`, optionally `id@gitref`).
+
+    The context contract: the target gets its own variables, the built-ins, the
+    variables named in `carry` and, with `summary`, a conversation summary in
+    `handoff_summary`. With `return_to`, the target's `return` nodes hand the
+    call back here, continuing at that node of this graph.
+    """
+
     type: Literal["handoff"]
     graph: str
     say: str | None = None
     carry: list[str] = []
     entry: str | None = None
+    summary: bool = False
+    return_to: str | None = None
 
 
 class EscalateNode(_Node):
@@ -191,6 +206,21 @@ class EndNode(_Node):
     text: str | None = None
 
 
+class ReturnNode(_Node):
+    """Hand the call back to the agent that handed it over, if that agent's
+    handoff set `return_to`; otherwise continue at `otherwise` in this graph.
+
+    Handing back restores the calling agent's variables and adds the ones named
+    in `carry` (and, with `summary`, a summary in `handoff_summary`).
+    """
+
+    type: Literal["return"]
+    say: str | None = None
+    carry: list[str] = []
+    summary: bool = False
+    otherwise: str
+
+
 NodeSpec = Annotated[
     SayNode
     | CollectNode
@@ -200,7 +230,8 @@ NodeSpec = Annotated[
     | BranchNode
     | HandoffNode
     | EscalateNode
-    | EndNode,
+    | EndNode
+    | ReturnNode,
     Field(discriminator="type"),
 ]
 
@@ -229,12 +260,22 @@ class GraphSpec(_Model):
         return self.nodes[node_id]
 
 
+class PinnedGraphSpec(GraphSpec):
+    """A graph as it was at a git ref (a handoff to `id@ref`): `ref` as written,
+    the `commit` it resolved to, and the file's `path` in the repository."""
+
+    ref: str
+    commit: str
+    path: str
+
+
 def node_targets(node: NodeSpec) -> dict[str, str]:
     """Outgoing edges of a node as {label: target node id}, in file order.
 
     Labels are the field that holds the edge (`next`, `on_fail`, `intent:book`,
-    `case:0`, `default`, `exit:done`, ...). Handoff targets another graph, not a
-    node, so it has none here.
+    `case:0`, `default`, `exit:done`, `return_to`, `otherwise`, ...). A handoff's
+    `graph` is another graph, not a node, so only its `return_to` (where the call
+    continues when handed back) is an edge here.
     """
     out: dict[str, str] = {}
     match node:
@@ -257,7 +298,12 @@ def node_targets(node: NodeSpec) -> dict[str, str]:
             for i, case in enumerate(node.cases):
                 out[f"case:{i}"] = case.next
             out["default"] = node.default
-        case HandoffNode() | EscalateNode() | EndNode():
+        case HandoffNode():
+            if node.return_to:
+                out["return_to"] = node.return_to
+        case ReturnNode():
+            out["otherwise"] = node.otherwise
+        case EscalateNode() | EndNode():
             pass
     return out
 

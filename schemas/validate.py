@@ -13,11 +13,12 @@ from schemas.loader import LoadedGraph, load_graph_file
 from schemas.spec import GraphSpec
 
 
-def known_tools() -> list[str]:
-    """Names of the tools a graph may use in this installation."""
-    from tools.builtin import builtin_tool_names
+def known_tools(graphs_dir: str | Path | None = None) -> list[str]:
+    """Names of the tools a graph in `graphs_dir` (default: the graphs directory)
+    may use: built-ins, the directory's declared tools and entry-point tools."""
+    from tools.config import known_tool_names
 
-    return builtin_tool_names()
+    return known_tool_names(graphs_dir)
 
 
 def validate_file(
@@ -26,8 +27,8 @@ def validate_file(
     tools: Collection[str] | None = None,
     catalog: GraphCatalog | None = None,
 ) -> LoadedGraph:
-    """Load `path` and add static-check diagnostics (tools default to the
-    built-in registry, handoff targets to the graphs beside the file)."""
+    """Load `path` and add static-check diagnostics (tools default to those
+    known beside the file, handoff targets to the graphs beside the file)."""
     loaded = load_graph_file(path)
     if loaded.spec is None:
         return loaded
@@ -36,8 +37,9 @@ def validate_file(
         loaded.spec,
         loaded.source,
         file=loaded.file,
-        tools=known_tools() if tools is None else tools,
+        tools=known_tools(Path(path).parent) if tools is None else tools,
         graphs=cat.ids(),
+        resolve=cat.resolve,
     )
     loaded.diagnostics = sorted(
         [*loaded.diagnostics, *found], key=lambda d: (d.line, d.column, d.code)

@@ -4,7 +4,8 @@ Each finding is a `Diagnostic` with a stable code; `E` codes are errors, `W`
 codes warnings:
 
 - E201 an edge (`next`, `on_fail`, `on_error`, intent/case/exit `next`, `fallback`,
-  `default`, global intent `goto`) names a node that does not exist
+  `default`, global intent `goto`, `return_to`, `otherwise`) names a node that does
+  not exist, or a handoff's `entry` is not a node of the graph it hands off to
 - W202 a node cannot be reached from `start` or from any global intent's goto
 - E203 a non-terminal node has no outgoing edge (dead end)
 - E204 no end, escalate or handoff node can be reached from a node (a trap)
@@ -22,9 +23,10 @@ codes warnings:
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 
 from schemas.checks._report import Reporter
+from schemas.checks.handoffs import check_handoff_targets
 from schemas.checks.intents import check_intents
 from schemas.checks.names import check_handoffs, check_tools
 from schemas.checks.slots import check_collects
@@ -71,12 +73,15 @@ def check_graph(
     file: str = "<string>",
     tools: Collection[str] | None = None,
     graphs: Collection[str] | None = None,
+    resolve: Callable[[str], GraphSpec] | None = None,
 ) -> list[Diagnostic]:
     """Every static finding about `spec`, sorted by (line, column, code).
 
     Positions come from `source` (all 1:1 without it). Tool names are checked
     only when `tools` is given, handoff targets only when `graphs` (the ids of
-    the graphs that exist) is given. Never raises for a valid `GraphSpec`.
+    the graphs that exist) is given; with `resolve` (graph reference -> spec, as
+    `GraphCatalog.resolve`) versions pinned to a git ref and handoff entries are
+    checked too. Never raises for a valid `GraphSpec`.
     """
     rep = Reporter(source if source is not None else SourceMap(), file)
     g = graph_of(spec)
@@ -92,6 +97,8 @@ def check_graph(
         check_tools(spec, tools, rep)
     if graphs is not None:
         check_handoffs(spec, graphs, rep)
+    if resolve is not None:
+        check_handoff_targets(spec, resolve, rep)
     check_intents(spec, rep)
     check_collects(spec, rep)
     return rep.sorted()

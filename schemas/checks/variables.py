@@ -35,6 +35,7 @@ from schemas.spec import (
     HandoffNode,
     LLMNode,
     NodeSpec,
+    ReturnNode,
     RouteNode,
     SayNode,
     ToolNode,
@@ -60,6 +61,9 @@ class Read:
     path: str
     field: str
     guarded: Vars = frozenset()
+    #: A read that tolerates an unset variable (a carried variable is passed on
+    #: only when set): E206 when no path sets it, never W207.
+    optional: bool = False
 
     @property
     def var(self) -> str:
@@ -83,7 +87,8 @@ def root(path: str) -> str:
 def node_reads(node: NodeSpec) -> list[Read]:
     """Every variable the node reads, in field order: template placeholders in
     its spoken lines, prompts, escalation reason and tool arguments, and branch
-    conditions' `var` (except `exists`/`missing` guards)."""
+    conditions' `var` (except `exists`/`missing` guards), and the variables a
+    handoff or return node carries (optional reads)."""
     texts: list[tuple[str, str | None]] = []
     reads: list[Read] = []
     match node:
@@ -100,8 +105,9 @@ def node_reads(node: NodeSpec) -> list[Read]:
             if node.say:
                 after = frozenset({root(node.result)} if node.result else ())
                 reads += [Read(path, "/say", after) for path in sorted(placeholders(node.say))]
-        case HandoffNode():
+        case HandoffNode() | ReturnNode():
             texts.append(("/say", node.say))
+            reads += [Read(v, f"/carry/{i}", optional=True) for i, v in enumerate(node.carry)]
         case EscalateNode():
             texts += [("/say", node.say), ("/reason", node.reason)]
         case EndNode():
@@ -193,6 +199,8 @@ def check_variables(spec: GraphSpec, rep: Reporter) -> None:
                     ptr,
                     node=node_id,
                 )
+                continue
+            if read.optional:
                 continue
             missing = [a.origin for a in flow.arrivals(node_id) if read.var not in a.must]
             paths = names(missing, quote=False)

@@ -107,10 +107,14 @@ def test_gather_agents_follows_handoffs_transitively_and_through_cycles() -> Non
 
     def resolve(ref: str) -> GraphSpec:
         asked.append(ref)
-        return {"b": b, "c": c}[ref]
+        return {"b": b, "c": c, "a@v2": a}[ref]
 
-    assert list(gather_agents(a, resolve)) == ["a", "b", "c"]
-    assert asked == ["b", "c"]  # "a@v2" is the root itself: never resolved again
+    agents = gather_agents(a, resolve)
+    # "a@v2" is a pinned version: its own agent beside the root, named by its key;
+    # its handoff to "b" finds the agent already gathered.
+    assert list(agents) == ["a", "b", "c", "a@v2"]
+    assert asked == ["b", "c", "a@v2"]
+    assert agents["a@v2"].id == "a@v2" and agents["a"].id == "a"
 
 
 def test_every_agents_nodes_are_compiled_under_their_graph_id() -> None:
@@ -178,6 +182,7 @@ def test_initial_state_has_variables_then_builtins() -> None:
         "today": "2026-11-25",
         "last_utterance": "",
         "intent": "",
+        "handoff_summary": "",
     }
     assert state["node"] == "hi"
     assert state["agents"] == ["simple"]

@@ -1,0 +1,1 @@
+"""Alembic revisions of the call database, oldest first (`v0001_...`)."""

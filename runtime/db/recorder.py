@@ -1,0 +1,574 @@
+"""Persist calls as they happen, without ever holding up or breaking a call.
+
+`CallRecorder` turns each call step into rows (see `runtime.db.rows`) at once,
+queues them, and returns: one background task writes the queue in order, one
+transaction per queued write. While the database is unreachable the writes
+wait in a bounded buffer and are retried with exponential backoff; once it is
+back they are written in their original order. Every row has a natural key
+(call + step + position, agent graph + content hash, call + recording path) and
+is inserted with ON CONFLICT DO NOTHING, so a write retried after an outage, or
+the same step recorded twice, or by a second worker, adds nothing twice.
+
+A write that can never succeed (a constraint or data error) is logged and
+dropped rather than blocking the queue; so is a write that arrives while the
+buffer is full. The recorder's methods never raise into the call: problems are
+logged and counted in `stats`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import time
+from collections import OrderedDict, deque
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, ProgrammingError, StatementError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from runtime.db.agent_version import AgentVersion
+from runtime.db.engine import make_engine
+from runtime.db.models import (
+    DIRECTIONS,
+    OUTCOMES,
+    Agent,
+    Call,
+    IntentRecord,
+    NodeVisit,
+    Recording,
+    ToolCall,
+    Turn,
+)
+from runtime.db.rows import StepRows, build_step, clean_name, clean_text
+from runtime.session import CallEvent, CallSession
+
+log = logging.getLogger("switchboard.db.recorder")
+
+Clock = Callable[[], datetime]
+Sleep = Callable[[float], Awaitable[None]]
+Write = Callable[[AsyncConnection], Awaitable[None]]
+MAX_CALL_ID = 128
+#: Steps remembered per call to recognise a batch recorded twice without `step`.
+FINGERPRINTS_PER_CALL = 64
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Sentiment:
+    """A call's sentiment: `score` in [-1, 1], a `label` (positive, neutral,
+    negative) and the `method` that produced it (e.g. llm, lexicon)."""
+
+    score: float
+    label: str
+    method: str
+
+
+@dataclass(frozen=True)
+class RecorderStats:
+    pending: int
+    written: int
+    dropped: int
+    rejected: int
+    retries: int
+    last_error: str | None
+
+
+@dataclass
+class _CallCursor:
+    next_step: int = 0
+    steps_by_fingerprint: OrderedDict[str, int] = field(default_factory=OrderedDict)
+
+
+@dataclass
+class _Pending:
+    description: str
+    write: Write
+
+
+class CallRecorder:
+    """Records calls into the database behind `engine` (see module docstring).
+
+    Bound to the event loop it is first used in. `max_pending` bounds the queued
+    writes; backoff starts at `retry_initial_s` and doubles up to `retry_max_s`.
+    `clock` stamps rows that are not given a time; `sleep` waits between
+    retries (tests pass a fake).
+    """
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        max_pending: int = 10_000,
+        retry_initial_s: float = 0.25,
+        retry_max_s: float = 10.0,
+        clock: Clock = utc_now,
+        sleep: Sleep = asyncio.sleep,
+        owns_engine: bool = False,
+    ) -> None:
+        if max_pending < 1 or retry_initial_s <= 0 or retry_max_s < retry_initial_s:
+            raise ValueError("max_pending >= 1 and 0 < retry_initial_s <= retry_max_s required")
+        self.engine = engine
+        self.max_pending = max_pending
+        self.retry_initial_s = retry_initial_s
+        self.retry_max_s = retry_max_s
+        self.clock = clock
+        self._sleep = sleep
+        self._owns_engine = owns_engine
+        self._queue: deque[_Pending] = deque()
+        self._wake = asyncio.Event()
+        self._drained = asyncio.Event()
+        self._drained.set()
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+        self._calls: dict[str, _CallCursor] = {}
+        self._written = self._dropped = self._rejected = self._retries = 0
+        self._last_error: str | None = None
+        self._failing = False
+
+    @classmethod
+    def from_url(cls, url: str | None = None, **options: Any) -> CallRecorder:
+        """A recorder on its own engine for `url` (default: `database_url()`),
+        disposed by `close()`. The database must already be migrated."""
+        schema = options.pop("schema", None)
+        return cls(make_engine(url, schema=schema), owns_engine=True, **options)
+
+    @property
+    def stats(self) -> RecorderStats:
+        return RecorderStats(
+            pending=len(self._queue),
+            written=self._written,
+            dropped=self._dropped,
+            rejected=self._rejected,
+            retries=self._retries,
+            last_error=self._last_error,
+        )
+
+    # --- the call's side: build rows now, queue them, return ------------------
+
+    async def call_started(
+        self,
+        call_id: str,
+        *,
+        agent: AgentVersion | str,
+        direction: str = "inbound",
+        transport: str = "text",
+        caller: str | None = None,
+        started_at: datetime | None = None,
+    ) -> None:
+        """Queue the call's row (and its agent version's). Recording it again
+        updates the call's descriptive fields; it never duplicates."""
+        if not self._valid(call_id, started_at) or not self._check(
+            direction in DIRECTIONS, f"call {call_id}: direction {direction!r} not in {DIRECTIONS}"
+        ):
+            return
+        at = started_at or self.clock()
+        version = agent if isinstance(agent, AgentVersion) else None
+        graph_id = clean_name(version.graph_id if version else agent)
+        row: dict[str, Any] = {
+            "id": call_id,
+            "agent": graph_id,
+            "agent_version_id": None,
+            "graph_commit": version.git_commit if version else None,
+            "graph_hash": version.content_hash if version else None,
+            "direction": direction,
+            "transport": clean_name(transport, 32),
+            "caller": None if caller is None else clean_name(caller, 64),
+            "started_at": at,
+        }
+        self._calls.setdefault(call_id, _CallCursor())
+
+        async def write(conn: AsyncConnection) -> None:
+            if version is not None:
+                row["agent_version_id"] = await _agent_version_id(conn, version, at)
+            updates = {k: v for k, v in row.items() if k != "id"}
+            stmt = _insert(conn, Call.__table__).values(row)
+            await conn.execute(stmt.on_conflict_do_update(index_elements=["id"], set_=updates))
+
+        self._enqueue(f"call {call_id} started", write)
+
+    async def record(
+        self,
+        call_id: str,
+        events: Sequence[CallEvent],
+        *,
+        step: int | None = None,
+        caller_text: str | None = None,
+        metrics: Mapping[str, Any] | None = None,
+        at: datetime | None = None,
+        ended_at: datetime | None = None,
+    ) -> None:
+        """Queue one step of a call: the caller's line (`caller_text`; None for
+        the opening) and the events it produced; `metrics` are that step's
+        latencies in ms (stt_ms, graph_ms, llm_ttft_ms, tts_ttfa_ms, e2e_ms,
+        bargein_ms). `step` numbers the step within the call (0 = opening, n =
+        after the n-th caller turn, as `CallState.turn` counts): give it so that
+        a step recorded again, by any process, is recognised. Without it the
+        recorder numbers steps itself and still recognises an identical batch
+        recorded twice by this recorder."""
+        if not self._valid(call_id, at, ended_at) or not self._check(
+            step is None or (isinstance(step, int) and step >= 0),
+            f"call {call_id}: step must be a whole number >= 0, got {step!r}",
+        ):
+            return
+        cursor = self._calls.setdefault(call_id, _CallCursor())
+        step = self._step_for(cursor, events, caller_text, step)
+        rows = build_step(
+            call_id,
+            step,
+            events,
+            at=at or self.clock(),
+            ended_at=ended_at,
+            caller_text=caller_text,
+            metrics=metrics,
+        )
+        self._rejected += rows.skipped
+        self._enqueue(f"call {call_id} step {step}", _step_writer(rows))
+
+    async def call_ended(
+        self,
+        call_id: str,
+        outcome: str,
+        reason: str | None = None,
+        *,
+        ended_at: datetime | None = None,
+        sentiment: Sentiment | None = None,
+    ) -> None:
+        """Queue the call's end: outcome, reason, end time, duration, sentiment."""
+        if not self._valid(call_id, ended_at) or not self._check(
+            outcome in OUTCOMES, f"call {call_id}: outcome {outcome!r} not in {OUTCOMES}"
+        ):
+            return
+        at = ended_at or self.clock()
+        extra: dict[str, Any] = {}
+        if sentiment is not None:
+            extra = {
+                "sentiment_score": float(sentiment.score),
+                "sentiment_label": clean_name(sentiment.label, 16),
+                "sentiment_method": clean_name(sentiment.method, 32),
+            }
+        why = None if reason is None else clean_text(reason)
+        self._calls.pop(call_id, None)
+
+        async def write(conn: AsyncConnection) -> None:
+            await _ensure_call(conn, call_id, None, at)
+            await _end_call(conn, call_id, outcome, why, at, extra, overwrite=True)
+
+        self._enqueue(f"call {call_id} ended", write)
+
+    async def add_recording(
+        self,
+        call_id: str,
+        path: str,
+        *,
+        duration_s: float | None = None,
+        sample_rate: int | None = None,
+    ) -> None:
+        """Queue the call's recording (a WAV path); the same path is kept once."""
+        if not self._valid(call_id):
+            return
+        created = self.clock()
+        row = {
+            "call_id": call_id,
+            "path": clean_text(path, 1024),
+            "duration_s": duration_s,
+            "sample_rate": sample_rate,
+            "created_at": created,
+        }
+
+        async def write(conn: AsyncConnection) -> None:
+            await _ensure_call(conn, call_id, None, created)
+            stmt = _insert(conn, Recording.__table__).values(row)
+            await conn.execute(stmt.on_conflict_do_nothing(index_elements=["call_id", "path"]))
+
+        self._enqueue(f"call {call_id} recording", write)
+
+    # --- waiting and shutting down -------------------------------------------
+
+    async def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every queued write is done (True) or `timeout` s pass (False)."""
+        if not self._queue:
+            return True
+        try:
+            await asyncio.wait_for(self._drained.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    async def close(self, timeout: float | None = 5.0) -> int:
+        """Flush for up to `timeout` s, stop the writer, dispose an owned engine.
+        Returns how many writes were left unwritten (and logs them)."""
+        if self._closed:
+            return 0
+        await self.flush(timeout)
+        self._closed = True
+        left = len(self._queue)
+        if left:
+            log.error("recorder closed with %d unwritten writes: %s", left, self._last_error)
+            self._dropped += left
+            self._queue.clear()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._owns_engine:
+            await self.engine.dispose()
+        return left
+
+    # --- internals ------------------------------------------------------------
+
+    def _check(self, ok: bool, message: str) -> bool:
+        if not ok:
+            self._rejected += 1
+            self._last_error = message
+            log.error("not recorded: %s", message)
+        return ok
+
+    def _valid(self, call_id: Any, *times: datetime | None) -> bool:
+        if not self._check(not self._closed, f"call {call_id}: recorder is closed"):
+            return False
+        if not self._check(
+            isinstance(call_id, str) and 0 < len(call_id) <= MAX_CALL_ID,
+            f"call id must be 1..{MAX_CALL_ID} characters, got {call_id!r}",
+        ):
+            return False
+        return all(
+            self._check(
+                t is None or (t.tzinfo is not None and t.utcoffset() is not None),
+                f"call {call_id}: time {t} has no time zone",
+            )
+            for t in times
+        )
+
+    def _step_for(
+        self,
+        cursor: _CallCursor,
+        events: Sequence[CallEvent],
+        caller_text: str | None,
+        step: int | None,
+    ) -> int:
+        fingerprint = _fingerprint(events, caller_text)
+        if step is None:
+            known = cursor.steps_by_fingerprint.get(fingerprint)
+            step = cursor.next_step if known is None else known
+        cursor.steps_by_fingerprint[fingerprint] = step
+        while len(cursor.steps_by_fingerprint) > FINGERPRINTS_PER_CALL:
+            cursor.steps_by_fingerprint.popitem(last=False)
+        cursor.next_step = max(cursor.next_step, step + 1)
+        return step
+
+    def _enqueue(self, description: str, write: Write) -> None:
+        if len(self._queue) >= self.max_pending:
+            self._dropped += 1
+            log.error("recorder buffer full (%d writes): %s dropped", self.max_pending, description)
+            return
+        self._queue.append(_Pending(description, write))
+        self._drained.clear()
+        self._wake.set()
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(
+                self._writer(), name="switchboard-call-recorder"
+            )
+
+    async def _writer(self) -> None:
+        delay = self.retry_initial_s
+        while True:
+            if not self._queue:
+                self._drained.set()
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            pending = self._queue[0]
+            try:
+                async with self.engine.begin() as conn:
+                    await pending.write(conn)
+            except Exception as exc:
+                self._last_error = f"{pending.description}: {type(exc).__name__}: {exc}"
+                if not _transient(exc):
+                    log.error("dropped a write that cannot succeed: %s", self._last_error)
+                    self._queue.popleft()
+                    self._dropped += 1
+                    continue
+                if not self._failing:
+                    log.warning(
+                        "database unavailable; buffering %d writes: %s",
+                        len(self._queue),
+                        self._last_error,
+                    )
+                self._failing = True
+                self._retries += 1
+                await self._sleep(delay)
+                delay = min(delay * 2, self.retry_max_s)
+                continue
+            self._queue.popleft()
+            self._written += 1
+            delay = self.retry_initial_s
+            if self._failing:
+                self._failing = False
+                log.warning("database reachable again; %d writes still queued", len(self._queue))
+
+
+def _transient(exc: Exception) -> bool:
+    """Whether retrying may succeed: connection and availability errors, not
+    constraint, data or bind errors (those would fail forever)."""
+    if getattr(exc, "connection_invalidated", False):
+        return True
+    if isinstance(exc, IntegrityError | DataError | ProgrammingError):
+        return False
+    if isinstance(exc, StatementError) and not isinstance(exc, DBAPIError):
+        return False
+    return not isinstance(exc, ValueError | TypeError | KeyError)
+
+
+def _fingerprint(events: Sequence[CallEvent], caller_text: str | None) -> str:
+    payload = json.dumps(
+        [caller_text, [e.as_dict() for e in events]], sort_keys=True, default=str
+    ).encode()
+    return hashlib.sha256(payload).hexdigest()
+
+
+def _insert(conn: AsyncConnection, table: Any) -> Any:
+    """The dialect's INSERT, which has on_conflict_do_nothing/do_update."""
+    if conn.dialect.name == "postgresql":
+        return pg_insert(table)
+    return sqlite_insert(table)
+
+
+async def _insert_ignore(conn: AsyncConnection, table: Any, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        stmt = _insert(conn, table).on_conflict_do_nothing(
+            index_elements=["call_id", "step", "seq"]
+        )
+        await conn.execute(stmt, rows)
+
+
+async def _agent_version_id(conn: AsyncConnection, version: AgentVersion, at: datetime) -> int:
+    table = Agent.__table__
+    stmt = _insert(conn, table).values(
+        graph_id=clean_name(version.graph_id),
+        name=None if version.name is None else clean_name(version.name, 256),
+        file_path=version.file_path,
+        git_commit=version.git_commit,
+        content_hash=version.content_hash,
+        first_seen_at=at,
+    )
+    await conn.execute(stmt.on_conflict_do_nothing(index_elements=["graph_id", "content_hash"]))
+    found = await conn.execute(
+        select(Agent.id).where(
+            Agent.graph_id == clean_name(version.graph_id),
+            Agent.content_hash == version.content_hash,
+        )
+    )
+    return int(found.scalar_one())
+
+
+async def _ensure_call(
+    conn: AsyncConnection, call_id: str, agent: str | None, at: datetime
+) -> None:
+    """A minimal call row when `call_started` was never written, so a step's
+    rows are kept; a later `call_started` fills it in."""
+    stmt = _insert(conn, Call.__table__).values(
+        id=call_id, agent=agent or "unknown", direction="inbound", transport="text", started_at=at
+    )
+    await conn.execute(stmt.on_conflict_do_nothing(index_elements=["id"]))
+
+
+async def _end_call(
+    conn: AsyncConnection,
+    call_id: str,
+    outcome: str,
+    reason: str | None,
+    ended_at: datetime,
+    extra: dict[str, Any],
+    *,
+    overwrite: bool,
+) -> None:
+    found = await conn.execute(
+        select(Call.started_at, Call.ended_at).where(Call.id == call_id).with_for_update()
+    )
+    started, ended = found.one()
+    if ended is not None and not overwrite:
+        ended_at = ended
+    duration = max(0.0, (ended_at - started).total_seconds())
+    await conn.execute(
+        update(Call)
+        .where(Call.id == call_id)
+        .values(
+            outcome=outcome,
+            outcome_reason=reason,
+            ended_at=ended_at,
+            duration_s=duration,
+            **extra,
+        )
+    )
+
+
+def _step_writer(rows: StepRows) -> Write:
+    async def write(conn: AsyncConnection) -> None:
+        await _ensure_call(conn, rows.call_id, rows.agent, rows.at)
+        await _insert_ignore(conn, Turn.__table__, rows.turns)
+        await _insert_ignore(conn, NodeVisit.__table__, rows.visits)
+        await _insert_ignore(conn, ToolCall.__table__, rows.tools)
+        await _insert_ignore(conn, IntentRecord.__table__, rows.intents)
+        for message_id, heard in rows.heard:
+            await conn.execute(
+                update(Turn)
+                .where(Turn.call_id == rows.call_id, Turn.message_id == message_id)
+                .values(interrupted=True, heard_text=heard)
+            )
+        if rows.outcome is not None:
+            outcome, reason = rows.outcome
+            at = rows.ended_at or rows.at
+            await _end_call(conn, rows.call_id, outcome, reason, at, {}, overwrite=False)
+
+    return write
+
+
+async def record_session_turn(
+    recorder: CallRecorder,
+    session: CallSession,
+    text: str | None = None,
+    *,
+    interrupted: list[dict[str, str]] | None = None,
+    hangup: bool = False,
+    metrics: Mapping[str, Any] | None = None,
+) -> list[CallEvent]:
+    """Run one step of `session` and record it: `start()` when `text` is None,
+    `hangup()` when `hangup`, else `send(text)`. The step number comes from the
+    call's checkpointed turn counter, so any worker records it under the same
+    key; `graph_ms` is measured unless `metrics` gives it. Returns the events.
+    Errors of the session itself (e.g. CallEnded) propagate as usual."""
+    at = recorder.clock()
+    began = time.perf_counter()
+    if hangup:
+        events = await session.hangup()
+    elif text is None:
+        events = await session.start()
+    else:
+        events = await session.send(text, interrupted=interrupted)
+    elapsed_ms = (time.perf_counter() - began) * 1000.0
+    if hangup and not events:
+        return events
+    turn = int((await session.state()).get("turn", 0))
+    measured = {"graph_ms": round(elapsed_ms, 3), **dict(metrics or {})}
+    await recorder.record(
+        session.call_id,
+        events,
+        step=turn + 1 if hangup else turn,
+        caller_text=text if not hangup else None,
+        metrics=measured,
+        at=at,
+        ended_at=recorder.clock(),
+    )
+    return events

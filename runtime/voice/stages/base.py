@@ -1,0 +1,195 @@
+"""What every pipeline stage shares: its queue and task, the call's settings,
+and the per-call state the stages coordinate through.
+
+A stage owns one `asyncio.Queue` and one task that takes frames from it in
+order, processes them and puts what it produces on the next stage's queue.
+A barge-in does not travel through the queues (it would wait behind the very
+audio it must stop): the pipeline calls every stage's `flush()` and
+`interrupt()` directly, and bumps `CallShared.epoch` so that work already in
+progress for the old epoch drops its output.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from runtime.voice.frames import DataFrame, EndFrame, Frame, InterruptionFrame
+from runtime.voice.metrics import CallMetrics, Clock, loop_clock
+from schemas.spec import GraphSpec
+
+log = logging.getLogger("switchboard.voice")
+
+EmitEvent = Callable[[str, dict[str, Any]], Awaitable[None]]
+Interrupt = Callable[[InterruptionFrame], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Settings of one call's pipeline; `for_graph()` takes the graph's `voice:`
+    settings and fallback line, the rest are runtime defaults."""
+
+    #: Silence after caller speech that ends the caller's turn.
+    end_of_turn_ms: float = 700.0
+    barge_in_enabled: bool = True
+    #: Caller speech must last this long while the agent talks to interrupt it.
+    barge_in_min_speech_ms: float = 250.0
+    #: ...or an interim transcript must have this many words (0: not used).
+    barge_in_min_words: int = 0
+    fallback_line: str = "Sorry, I'm having trouble right now."
+    #: Agent audio buffered ahead of real time at the far end at most.
+    lead_ms: float = 80.0
+    #: Agent audio is sent to the transport in pieces of this length.
+    chunk_ms: float = 20.0
+    #: Caller audio kept before a VAD onset and given to STT with the speech.
+    pre_roll_ms: float = 300.0
+    vad_start_threshold: float = 0.5
+    vad_stop_threshold: float = 0.35
+    #: Speech needed before the VAD reports an onset (filters clicks).
+    vad_start_ms: float = 60.0
+    #: Non-speech needed before the VAD reports the end of a speech segment.
+    vad_stop_ms: float = 240.0
+    stt_timeout_s: float = 8.0
+    tts_timeout_s: float = 8.0
+    #: A graph step (tools and LLM included) taking longer is abandoned at its
+    #: last checkpoint and the fallback line is said.
+    step_timeout_s: float = 45.0
+    #: Agent audio plays this many times faster than real time (local calls).
+    speed: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.speed <= 0:
+            raise ValueError(f"speed must be positive, got {self.speed}")
+        if self.chunk_ms <= 0 or self.lead_ms < 0:
+            raise ValueError("chunk_ms must be positive and lead_ms not negative")
+
+    @classmethod
+    def for_graph(cls, graph: GraphSpec, **overrides: Any) -> PipelineConfig:
+        """The graph's turn-taking, barge-in and fallback settings, with overrides."""
+        voice = graph.voice
+        values: dict[str, Any] = {
+            "end_of_turn_ms": float(voice.end_of_turn_ms),
+            "barge_in_enabled": voice.barge_in.enabled,
+            "barge_in_min_speech_ms": float(voice.barge_in.min_speech_ms),
+            "barge_in_min_words": voice.barge_in.min_words,
+            "fallback_line": graph.fallback_line,
+        }
+        values.update(overrides)
+        return cls(**values)
+
+
+@dataclass
+class CallShared:
+    """Per-call state the stages coordinate through (one event loop, no locks)."""
+
+    config: PipelineConfig
+    emit: EmitEvent
+    interrupt: Interrupt
+    clock: Clock = loop_clock
+    metrics: CallMetrics = field(default_factory=CallMetrics)
+    #: Sample rate of the transport's audio (in and out).
+    sample_rate: int = 16000
+    #: Bumped by every barge-in; work begun in an older epoch drops its output.
+    epoch: int = 0
+    step_running: bool = False
+    #: Agent sentences handed to TTS and not yet played to their end.
+    pending_sentences: int = 0
+    #: Clock time at which the audio sent so far ends at the far end.
+    play_until: float = 0.0
+    #: Agent lines cut short by a barge-in, to report with the next caller turn.
+    cuts: dict[str, str] = field(default_factory=dict)
+    #: Set while a barge-in asks a running LLM generation to stop.
+    llm_stop: asyncio.Event = field(default_factory=asyncio.Event)
+    ended: bool = False
+
+    def agent_active(self) -> bool:
+        """True while the agent is working on or speaking a reply."""
+        return (
+            self.step_running or self.pending_sentences > 0 or self.play_until > self.clock()
+        )
+
+    def add_cuts(self, cuts: dict[str, str]) -> None:
+        """Record cut lines; the first report of a message wins."""
+        for message_id, heard in cuts.items():
+            self.cuts.setdefault(message_id, heard)
+
+    def take_cuts(self) -> list[dict[str, str]]:
+        out = [{"message_id": m, "heard": h} for m, h in self.cuts.items()]
+        self.cuts.clear()
+        return out
+
+
+class Stage:
+    """One pipeline stage: a queue, a task, and `process()` for each frame."""
+
+    name = "stage"
+
+    def __init__(self, shared: CallShared) -> None:
+        self.shared = shared
+        self.queue: asyncio.Queue[Frame] = asyncio.Queue()
+        self.downstream: Stage | None = None
+
+    def put(self, frame: Frame) -> None:
+        """Queue a frame for this stage (never blocks)."""
+        self.queue.put_nowait(frame)
+
+    async def push(self, frame: Frame) -> None:
+        """Hand a frame to the next stage."""
+        if self.downstream is not None:
+            self.downstream.put(frame)
+
+    async def next_frame(self, timeout_s: float | None = None) -> Frame | None:
+        """The next queued frame, or None after `timeout_s` without one."""
+        if timeout_s is None:
+            return await self.queue.get()
+        try:
+            async with asyncio.timeout(max(0.0, timeout_s)):
+                return await self.queue.get()
+        except TimeoutError:
+            return None
+
+    async def run(self) -> None:
+        """Process frames until an `EndFrame` has been processed."""
+        while True:
+            frame = await self.next_frame(self.wait_timeout_s())
+            if frame is None:
+                await self.on_timeout()
+                continue
+            await self.process(frame)
+            if isinstance(frame, EndFrame):
+                return
+
+    def wait_timeout_s(self) -> float | None:
+        """How long to wait for a frame before `on_timeout()` (None: forever)."""
+        return None
+
+    async def on_timeout(self) -> None:
+        """Called when `wait_timeout_s()` passed without a frame."""
+
+    async def process(self, frame: Frame) -> None:
+        await self.push(frame)
+
+    def flush(self) -> int:
+        """Drop queued `DataFrame`s, keep the rest in order; returns how many
+        were dropped."""
+        kept: list[Frame] = []
+        dropped = 0
+        while not self.queue.empty():
+            frame = self.queue.get_nowait()
+            if isinstance(frame, DataFrame):
+                self.dropping(frame)
+                dropped += 1
+            else:
+                kept.append(frame)
+        for frame in kept:
+            self.queue.put_nowait(frame)
+        return dropped
+
+    def dropping(self, frame: DataFrame) -> None:
+        """Called by `flush()` for each frame it drops."""
+
+    async def interrupt(self, frame: InterruptionFrame) -> None:
+        """Barge-in: stop work in progress (after `flush()`)."""

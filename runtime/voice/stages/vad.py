@@ -1,0 +1,102 @@
+"""VAD stage: caller audio in, the same audio out plus speech start/stop events.
+
+Audio is resampled to the detector's rate and cut into its frame size; the
+detector runs in a worker thread (one batch per incoming frame). Onset needs
+`vad_start_ms` of speech and the end of a segment `vad_stop_ms` of non-speech
+(hysteresis between the start and stop thresholds). Event times
+(`SpeechStartedFrame.onset_ms`, `SpeechStoppedFrame.end_ms`) are positions in
+the caller's audio stream, in ms since the call's first audio frame.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from runtime.voice.audio import SAMPLE_WIDTH, Resampler
+from runtime.voice.frames import (
+    Frame,
+    SpeechStartedFrame,
+    SpeechStoppedFrame,
+    UserAudioFrame,
+)
+from runtime.voice.providers.base import VAD
+from runtime.voice.stages.base import CallShared, Stage, log
+
+
+class VADStage(Stage):
+    name = "vad"
+
+    def __init__(self, shared: CallShared, vad: VAD) -> None:
+        super().__init__(shared)
+        self.vad = vad.clone()
+        self._frame_bytes = vad.frame_samples * SAMPLE_WIDTH
+        self._chunk_ms = 1000.0 * vad.frame_samples / vad.sample_rate
+        self._resampler: Resampler | None = None
+        self._buffer = b""
+        #: Audio position (ms) of the start of `_buffer`.
+        self._position_ms = 0.0
+        self.in_speech = False
+        self._speech_run_ms = 0.0
+        self._silence_run_ms = 0.0
+        self._candidate_onset = 0.0
+        self._silence_start = 0.0
+        self._failed = False
+
+    async def process(self, frame: Frame) -> None:
+        if not isinstance(frame, UserAudioFrame):
+            await self.push(frame)
+            return
+        await self.push(frame)
+        if self._resampler is None or self._resampler.from_rate != frame.sample_rate:
+            self._resampler = Resampler(frame.sample_rate, self.vad.sample_rate)
+        self._buffer += self._resampler.process(frame.pcm)
+        usable = len(self._buffer) - len(self._buffer) % self._frame_bytes
+        if usable == 0:
+            return
+        chunks = [self._buffer[i : i + self._frame_bytes] for i in range(0, usable, self._frame_bytes)]
+        self._buffer = self._buffer[usable:]
+        probabilities = await self._probabilities(chunks)
+        for p in probabilities:
+            event = self._step(p)
+            self._position_ms += self._chunk_ms
+            if event is not None:
+                await self.push(event)
+
+    async def _probabilities(self, chunks: list[bytes]) -> list[float]:
+        try:
+            return await asyncio.to_thread(lambda: [self.vad.speech_probability(c) for c in chunks])
+        except Exception as exc:  # a broken detector must not end the call
+            if not self._failed:
+                log.warning("VAD failed, treating audio as silence: %s", exc)
+                self._failed = True
+            return [0.0] * len(chunks)
+
+    def _step(self, p: float) -> Frame | None:
+        """Advance the speech state by one detector frame starting at
+        `_position_ms`; return the event it causes, if any."""
+        cfg = self.shared.config
+        now = self.shared.clock()
+        start = self._position_ms
+        if p >= cfg.vad_start_threshold:
+            if self._speech_run_ms == 0.0:
+                self._candidate_onset = start
+            self._speech_run_ms += self._chunk_ms
+            self._silence_run_ms = 0.0
+            if not self.in_speech and self._speech_run_ms >= cfg.vad_start_ms:
+                self.in_speech = True
+                return SpeechStartedFrame(onset_ms=self._candidate_onset, ts_ms=now)
+        elif p < cfg.vad_stop_threshold:
+            if self._silence_run_ms == 0.0:
+                self._silence_start = start
+            self._silence_run_ms += self._chunk_ms
+            if not self.in_speech:
+                self._speech_run_ms = 0.0
+            elif self._silence_run_ms >= cfg.vad_stop_ms:
+                self.in_speech = False
+                self._speech_run_ms = 0.0
+                return SpeechStoppedFrame(end_ms=self._silence_start, ts_ms=now)
+        elif self.in_speech:
+            self._silence_run_ms = 0.0
+        else:
+            self._speech_run_ms = 0.0
+        return None
