@@ -68,10 +68,16 @@ def goto(graph: GraphSpec, node_id: str) -> str:
     return qualify(graph.id, node_id)
 
 
-def agent_message(text: str, graph: GraphSpec, node_id: str) -> AIMessage:
-    """An agent line in the transcript, tagged with the agent and node that said it."""
+def agent_message(
+    text: str, graph: GraphSpec, node_id: str, *, message_id: str | None = None
+) -> AIMessage:
+    """An agent line in the transcript, tagged with the agent and node that said it.
+    `message_id` is the id already announced for it (streamed tokens), else new."""
     return AIMessage(
-        id=str(uuid.uuid4()), content=text, name=graph.id, additional_kwargs={"node": node_id}
+        id=message_id or str(uuid.uuid4()),
+        content=text,
+        name=graph.id,
+        additional_kwargs={"node": node_id},
     )
 
 

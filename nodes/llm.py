@@ -16,9 +16,12 @@ as failed. After `max_turns` caller turns the node leaves the same way.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,6 +56,9 @@ from runtime.templates import render
 from schemas.spec import GraphSpec, LLMNode, LLMSettings
 from tools.registry import Tool, ToolError
 
+#: Key of the barge-in event in `CallContext.extra`: when set, a streaming reply
+#: stops and the turn ends with what was generated.
+INTERRUPT_KEY = "interrupt"
 #: Model calls per caller turn; a model still calling tools after this many is
 #: treated as failing.
 MAX_TOOL_ROUNDS = 5
@@ -189,17 +195,34 @@ def build(node_id: str, spec: LLMNode, env: BuildEnv) -> NodeFn:
         system = SystemMessage(system_prompt(spec, state.get("vars", {}), exits))
         earlier: list[BaseMessage] = [*state.get("messages", []), *said]
 
-        def emit(text: str) -> None:
-            runtime.stream_writer(
-                {"type": "token", "node": node_id, "agent": graph.id, "text": text}
-            )
+        stop = runtime.context.extra.get(INTERRUPT_KEY)
+        stop_event = stop if isinstance(stop, asyncio.Event) else None
+
+        def emitter(message_id: str) -> Callable[[str], None]:
+            def emit(text: str) -> None:
+                runtime.stream_writer(
+                    {
+                        "type": "token",
+                        "node": node_id,
+                        "agent": graph.id,
+                        "message_id": message_id,
+                        "text": text,
+                    }
+                )
+
+            return emit
 
         for _ in range(MAX_TOOL_ROUNDS):
             history = model_messages([*earlier, *result.messages], graph.id)
-            reply = await stream_reply(model, [system, *history], emit)
+            message_id = str(uuid.uuid4())
+            reply = await stream_reply(
+                model, [system, *history], emitter(message_id), stop=stop_event
+            )
             text = reply.text.strip()
             if text:
-                result.messages.append(agent_message(text, graph, node_id))
+                result.messages.append(agent_message(text, graph, node_id, message_id=message_id))
+            if reply.response_metadata.get("stopped"):
+                return  # the caller barged in: keep what was said, call no tools
             if not reply.tool_calls and not reply.invalid_tool_calls:
                 if not any(
                     isinstance(m, AIMessage) and not is_internal(m) for m in result.messages

@@ -79,9 +79,7 @@ def build(node_id: str, spec: ReturnNode, env: BuildEnv) -> NodeFn:
                 agent=graph.id,
             )
         saved = state.get("saved_vars", {})
-        update["vars"] = returned_vars(
-            caller, saved.get(caller.id), variables, spec.carry, summary
-        )
+        update["vars"] = returned_vars(caller, saved.get(caller.id), variables, spec.carry, summary)
         update["saved_vars"] = {**saved, graph.id: dict(variables)}
         update["returns"] = list(state.get("returns", []))[:-1]
         update["agents"] = [caller.id]

@@ -29,7 +29,7 @@ from nodes.base import (
 from nodes.globals import PREFIX, GlobalIntents
 from runtime.context import CallContext
 from runtime.state import CallState, IntentResult
-from schemas.spec import RouteNode
+from schemas.spec import GraphSpec, RouteNode
 
 #: A caller turn is classified by at most one route node per agent: a route
 #: that passes its turn on (for a date question to reuse) must not feed it to a
@@ -37,13 +37,24 @@ from schemas.spec import RouteNode
 ANY_ROUTE = "*route"
 
 
-def build(node_id: str, spec: RouteNode, env: BuildEnv) -> NodeFn:
-    graph = env.graph
-    threshold = spec.threshold if spec.threshold is not None else graph.routing.threshold
-    globals_: GlobalIntents = env.globals
+def route_threshold(spec: RouteNode, graph: GraphSpec) -> float | None:
+    """The confidence threshold a route node classifies with: its own, else the
+    graph's `routing.threshold`, else None (the classifier's default)."""
+    return spec.threshold if spec.threshold is not None else graph.routing.threshold
+
+
+def route_examples(spec: RouteNode, globals_: GlobalIntents) -> dict[str, list[str]]:
+    """The intent set a route node classifies against: its own intents and the
+    graph's global intents (under `PREFIX`-ed names), so the closest one wins."""
     combined = {name: list(i.examples) for name, i in spec.intents.items()}
     combined.update(globals_.examples())
-    intent_set = env.intent_sets(combined, threshold)
+    return combined
+
+
+def build(node_id: str, spec: RouteNode, env: BuildEnv) -> NodeFn:
+    graph = env.graph
+    globals_: GlobalIntents = env.globals
+    intent_set = env.intent_sets(route_examples(spec, globals_), route_threshold(spec, graph))
 
     async def run(state: CallState, runtime: Runtime[CallContext]) -> Command[Any]:
         update: dict[str, Any] = entered(state, graph, node_id)

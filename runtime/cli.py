@@ -340,7 +340,7 @@ def demo(
 
 
 #: Modules that add their commands to `app` when imported (one per feature).
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("runtime.db.cli", "runtime.intents.cli", "runtime.voice.cli")
 for _module in COMMAND_MODULES:
     importlib.import_module(_module)
 

@@ -71,7 +71,9 @@ def _git(
             check=False,
         )
     except FileNotFoundError:
-        raise GitRefError("the git command is not installed, so graph versions cannot be read")
+        raise GitRefError(
+            "the git command is not installed, so graph versions cannot be read"
+        ) from None
     except subprocess.TimeoutExpired:
         raise GitRefError(f"git did not answer within {timeout_s:g} s in {directory}") from None
 
@@ -150,9 +152,7 @@ def _list_blobs(
     return found
 
 
-def _read_blobs(
-    directory: Path, blobs: list[tuple[str, str]], timeout_s: float
-) -> list[FileAtRef]:
+def _read_blobs(directory: Path, blobs: list[tuple[str, str]], timeout_s: float) -> list[FileAtRef]:
     """The contents of the blobs, read by one `git cat-file --batch`."""
     if not blobs:
         return []

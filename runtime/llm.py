@@ -201,18 +201,34 @@ async def stream_reply(
     model: Runnable[LanguageModelInput, Any],
     messages: Sequence[BaseMessage],
     on_token: Callable[[str], None],
+    *,
+    stop: asyncio.Event | None = None,
 ) -> AIMessage:
     """Stream one model response, passing each text fragment to `on_token` as it
     arrives; return the whole response (text and tool calls) as one message.
-    Model and transport errors propagate."""
+    Model and transport errors propagate.
+
+    When `stop` is set (a caller barge-in), consumption ends at once and the
+    response closes; the text generated so far is returned without any tool
+    calls, with `response_metadata["stopped"] = True`."""
+    if stop is not None and stop.is_set():
+        return AIMessage(content="", response_metadata={"stopped": True})
     full: AIMessageChunk | None = None
-    async for chunk in model.astream(list(messages)):
-        if not isinstance(chunk, AIMessageChunk):
-            continue
-        text = chunk_text(chunk)
-        if text:
-            on_token(text)
-        full = chunk if full is None else full + chunk
+    stream = model.astream(list(messages))
+    try:
+        async for chunk in stream:
+            if not isinstance(chunk, AIMessageChunk):
+                continue
+            text = chunk_text(chunk)
+            if text:
+                on_token(text)
+            full = chunk if full is None else full + chunk
+            if stop is not None and stop.is_set():
+                return AIMessage(content=chunk_text(full), response_metadata={"stopped": True})
+    finally:
+        aclose = getattr(stream, "aclose", None)
+        if aclose is not None:
+            await aclose()
     if full is None:
         return AIMessage(content="")
     return AIMessage(

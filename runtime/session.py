@@ -28,7 +28,9 @@ from runtime.context import CallContext
 class CallEvent:
     """One thing that happened in a call. `type` is one of: agent, token, node,
     slot, intent, tool, waiting, outcome, heard (an agent line cut short by a
-    barge-in, with the part the caller heard)."""
+    barge-in, with the part the caller heard), handoff (another agent takes the
+    call: `from`, `to`, `kind` handoff or return, the `voice` settings now in
+    force, and the `commit` when `to` runs from a git ref)."""
 
     type: str
     data: dict[str, Any] = field(default_factory=dict)
@@ -80,11 +82,15 @@ class CallSession:
         """
         return [e async for e in self.stream_send(text, interrupted=interrupted)]
 
-    async def hangup(self) -> list[CallEvent]:
-        """The caller hung up: the call ends as abandoned unless already over."""
+    async def hangup(self, *, interrupted: list[dict[str, str]] | None = None) -> list[CallEvent]:
+        """The caller hung up: the call ends as abandoned unless already over.
+        `interrupted` (as for `send`) lists agent lines the hang-up cut short."""
         if await self.ended():
             return []
-        return [e async for e in self._run(Command(resume={"hangup": True}))]
+        resume: dict[str, Any] = {"hangup": True}
+        if interrupted:
+            resume["interrupted"] = interrupted
+        return [e async for e in self._run(Command(resume=resume))]
 
     def stream_start(self) -> AsyncIterator[CallEvent]:
         root = self.compiled.root
@@ -140,6 +146,9 @@ class CallSession:
         for visited in update.get("visited", []):
             g, n = split_name(visited)
             out.append(CallEvent("node", {"agent": g, "node": n}))
+        target = update.get("handoff_to")
+        if target and name != LISTEN:
+            out.append(self._handoff_event(agent, node, str(target), update))
         intent = update.get("intent")
         if intent:
             out.append(CallEvent("intent", dict(intent)))
@@ -181,6 +190,24 @@ class CallSession:
                 )
             )
         return out
+
+    def _handoff_event(
+        self, agent: str, node: str, target: str, update: Mapping[str, Any]
+    ) -> CallEvent:
+        source = self.compiled.agents.get(agent)
+        spec = source.nodes.get(node) if source is not None else None
+        to = self.compiled.agents.get(target)
+        data: dict[str, Any] = {
+            "from": agent,
+            "to": target,
+            "node": node,
+            "kind": spec.type if spec is not None else "handoff",
+            "voice": to.voice.model_dump() if to is not None else None,
+        }
+        commit = (update.get("agent_commits") or {}).get(target)
+        if commit:
+            data["commit"] = commit
+        return CallEvent("handoff", data)
 
 
 def _text(msg: BaseMessage) -> str:

@@ -47,9 +47,10 @@ class CallState(TypedDict, total=False):
 
     `outcome` is the call's; `agent_outcomes` records each agent's own ending,
     so an agent that passed the call on is `handed_off` even though the call
-    went on to complete. `vars` holds graph variables, slots and tool results of the agent currently
-    handling the call (replaced whole by each update); `agent` is that agent's
-    graph id (`id@ref` for a version pinned to a git ref) and `node` its current node. `pending_input` is a caller turn not yet
+    went on to complete. `vars` holds graph variables, slots and tool results of
+    the agent currently handling the call (replaced whole by each update);
+    `agent` is that agent's graph id (`id@ref` for a version pinned to a git
+    ref) and `node` its current node. `pending_input` is a caller turn not yet
     consumed by a waiting node; `awaiting` is the node that wants the next turn.
     `returns` is the stack of agents that handed the call over (latest last);
     `agent_commits` maps each agent run from a git ref (`id@ref`) to its commit.

@@ -301,8 +301,15 @@ class HttpTool:
         """Send the request (retrying as declared) and return the mapped result;
         raise `ToolError` on refusal, timeout, HTTP error or a bad response."""
         r = _Render(self.spec.name, args)
-        url = httpx.URL(r.text(self.spec.url, encode=True))
-        check_scheme(url)
+        try:
+            url = httpx.URL(r.text(self.spec.url, encode=True))
+            check_scheme(url)
+        except httpx.InvalidURL as exc:
+            raise ToolError(
+                f"{self.spec.name}: {self.spec.url} gives a bad URL: {r.redact(str(exc))}"
+            ) from None
+        except AddressRefused as exc:
+            raise AddressRefused(f"{self.spec.name}: {exc}") from None
         headers = {k: r.text(v) for k, v in self.spec.headers.items()}
         for k, v in headers.items():
             if any(ch in v for ch in "\r\n\0"):

@@ -73,24 +73,22 @@ def async_url(url: str) -> URL:
         raise DatabaseURLError(
             f"cannot parse database URL {describe_url(url)!r}; expected {_HELP}"
         ) from None
-    backend = parsed.get_backend_name()
-    driver = parsed.get_driver_name()
+    backend, _, driver = parsed.drivername.partition("+")
     if backend == "postgres":
         backend = "postgresql"
     if backend == "sqlite":
-        if driver not in ("pysqlite", "aiosqlite"):
+        if driver not in ("", "pysqlite", "aiosqlite"):
             raise DatabaseURLError(f"SQLite driver {driver!r} is not async; use sqlite:///path.db")
-        database = parsed.database or ""
-        if database.startswith("~"):
+        database = parsed.database or None
+        if database and database.startswith("~"):
             database = str(Path(database).expanduser())
         return parsed.set(drivername="sqlite+aiosqlite", database=database)
     if backend == "postgresql":
-        if "+" in parsed.drivername and driver not in _PG_ASYNC_DRIVERS:
+        if driver and driver not in _PG_ASYNC_DRIVERS:
             raise DatabaseURLError(
                 f"PostgreSQL driver {driver!r} is not async; use postgresql:// (asyncpg)"
             )
-        name = parsed.drivername if "+" in parsed.drivername else "postgresql+asyncpg"
-        return parsed.set(drivername=name.replace("postgres+", "postgresql+"))
+        return parsed.set(drivername=f"postgresql+{driver or 'asyncpg'}")
     raise DatabaseURLError(
         f"unsupported database {backend!r} in {describe_url(url)!r}; expected {_HELP}"
     )
@@ -105,7 +103,7 @@ def describe_url(url: str) -> str:
 
 
 def is_memory_sqlite(url: URL) -> bool:
-    return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+    return url.drivername.startswith("sqlite") and url.database in (None, "", ":memory:")
 
 
 def make_engine(url: str | None = None, *, schema: str | None = None, **kwargs: Any) -> AsyncEngine:

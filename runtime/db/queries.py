@@ -45,14 +45,14 @@ class CallFilter(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    agent: str | None = Field(None, max_length=128)
-    version: str | None = Field(None, max_length=64)
+    agent: str | None = Field(default=None, max_length=128)
+    version: str | None = Field(default=None, max_length=64)
     since: datetime | None = None
     until: datetime | None = None
     outcome: Outcome | None = None
-    transport: str | None = Field(None, max_length=32)
+    transport: str | None = Field(default=None, max_length=32)
     direction: Literal["inbound", "outbound"] | None = None
-    text: str | None = Field(None, max_length=500)
+    text: str | None = Field(default=None, max_length=500)
 
     @field_validator("since", "until")
     @classmethod
@@ -84,9 +84,7 @@ def text_match(dialect: str, text: str) -> ColumnElement[bool]:
             literal_column(f"'{TEXT_SEARCH_CONFIG}'::regconfig"), text
         )
         return turn_text_vector().op("@@")(query)
-    return and_(
-        *(Turn.text.ilike(f"%{_like_escape(w)}%", escape="\\") for w in search_words(text))
-    )
+    return and_(*(Turn.text.ilike(f"%{_like_escape(w)}%", escape="\\") for w in search_words(text)))
 
 
 def call_conditions(f: CallFilter | None, dialect: str) -> list[ColumnElement[bool]]:
@@ -342,9 +340,7 @@ async def get_call(engine: AsyncEngine, call_id: str) -> CallDetail | None:
     return CallDetail(
         **summary.model_dump(),
         agent_version=version,
-        turns=[
-            TurnOut.model_validate({**t._mapping, "index": i}) for i, t in enumerate(turns)
-        ],
+        turns=[TurnOut.model_validate({**t._mapping, "index": i}) for i, t in enumerate(turns)],
         visits=[VisitOut.model_validate(v, from_attributes=True) for v in visits],
         tool_calls=[ToolCallOut.model_validate(t, from_attributes=True) for t in tools],
         intents=[IntentOut.model_validate(x, from_attributes=True) for x in intents],

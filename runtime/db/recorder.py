@@ -57,6 +57,8 @@ Clock = Callable[[], datetime]
 Sleep = Callable[[float], Awaitable[None]]
 Write = Callable[[AsyncConnection], Awaitable[None]]
 MAX_CALL_ID = 128
+#: How long `close` lets a database attempt in progress finish.
+STOP_GRACE_S = 30.0
 #: Steps remembered per call to recognise a batch recorded twice without `step`.
 FINGERPRINTS_PER_CALL = 64
 
@@ -136,6 +138,7 @@ class CallRecorder:
         self._written = self._dropped = self._rejected = self._retries = 0
         self._last_error: str | None = None
         self._failing = False
+        self._attempting = False
 
     @classmethod
     def from_url(cls, url: str | None = None, **options: Any) -> CallRecorder:
@@ -313,15 +316,21 @@ class CallRecorder:
             return 0
         await self.flush(timeout)
         self._closed = True
+        task = self._task
+        if task is not None and not task.done():
+            # A database attempt in progress is let finish (cancelling it can
+            # leave a driver thread reporting to a closed loop); the writer
+            # stops right after it. Idle or backing off, it is cancelled.
+            if not self._attempting:
+                task.cancel()
+            self._wake.set()
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(task, STOP_GRACE_S)
         left = len(self._queue)
         if left:
             log.error("recorder closed with %d unwritten writes: %s", left, self._last_error)
             self._dropped += left
             self._queue.clear()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
         if self._owns_engine:
             await self.engine.dispose()
         return left
@@ -383,47 +392,79 @@ class CallRecorder:
 
     async def _writer(self) -> None:
         delay = self.retry_initial_s
-        while True:
+        while not self._closed:
             if not self._queue:
                 self._drained.set()
                 self._wake.clear()
                 await self._wake.wait()
                 continue
             pending = self._queue[0]
-            try:
-                async with self.engine.begin() as conn:
-                    await pending.write(conn)
-            except Exception as exc:
-                self._last_error = f"{pending.description}: {type(exc).__name__}: {exc}"
-                if not _transient(exc):
-                    log.error("dropped a write that cannot succeed: %s", self._last_error)
-                    self._queue.popleft()
-                    self._dropped += 1
-                    continue
-                if not self._failing:
-                    log.warning(
-                        "database unavailable; buffering %d writes: %s",
-                        len(self._queue),
-                        self._last_error,
-                    )
-                self._failing = True
-                self._retries += 1
-                await self._sleep(delay)
-                delay = min(delay * 2, self.retry_max_s)
+            error = await self._attempt(pending)
+            if error is None:
+                self._queue.popleft()
+                self._written += 1
+                delay = self.retry_initial_s
+                if self._failing:
+                    self._failing = False
+                    log.warning("database reachable again; %d writes queued", len(self._queue))
                 continue
-            self._queue.popleft()
-            self._written += 1
-            delay = self.retry_initial_s
-            if self._failing:
-                self._failing = False
-                log.warning("database reachable again; %d writes still queued", len(self._queue))
+            self._last_error = f"{pending.description}: {type(error).__name__}: {error}"
+            if not _transient(error):
+                log.error("dropped a write that cannot succeed: %s", self._last_error)
+                self._queue.popleft()
+                self._dropped += 1
+                continue
+            if not self._failing:
+                log.warning(
+                    "database unavailable; buffering %d writes: %s",
+                    len(self._queue),
+                    self._last_error,
+                )
+            self._failing = True
+            if self._closed:
+                return
+            self._retries += 1
+            await self._sleep(delay)
+            delay = min(delay * 2, self.retry_max_s)
+
+    async def _attempt(self, pending: _Pending) -> Exception | None:
+        """Run one queued write in its own transaction; the error if it failed."""
+        self._attempting = True
+        try:
+            async with self.engine.begin() as conn:
+                await pending.write(conn)
+        except Exception as exc:
+            return exc
+        finally:
+            self._attempting = False
+        return None
+
+
+#: SQLSTATE classes worth retrying: connection exception, transaction rollback
+#: (serialization, deadlock), insufficient resources, operator intervention
+#: (server shutting down or starting), system error.
+_TRANSIENT_SQLSTATE_CLASSES = ("08", "40", "53", "57", "58")
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    for err in (exc, getattr(exc, "orig", None), getattr(exc, "__cause__", None)):
+        while err is not None:
+            code = getattr(err, "sqlstate", None) or getattr(err, "pgcode", None)
+            if isinstance(code, str) and len(code) == 5:
+                return code
+            err = err.__cause__
+    return None
 
 
 def _transient(exc: Exception) -> bool:
     """Whether retrying may succeed: connection and availability errors, not
-    constraint, data or bind errors (those would fail forever)."""
+    constraint, data or bind errors (those would fail forever). PostgreSQL's
+    SQLSTATE decides when the server sent one."""
     if getattr(exc, "connection_invalidated", False):
         return True
+    code = _sqlstate(exc)
+    if code is not None:
+        return code[:2] in _TRANSIENT_SQLSTATE_CLASSES
     if isinstance(exc, IntegrityError | DataError | ProgrammingError):
         return False
     if isinstance(exc, StatementError) and not isinstance(exc, DBAPIError):

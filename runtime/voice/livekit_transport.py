@@ -41,6 +41,7 @@ from typing import Any, Protocol
 
 import jwt
 from livekit import api, rtc
+from livekit.api.access_token import Claims
 
 from runtime.voice.audio import Resampler
 from runtime.voice.frames import AgentAudioFrame, UserAudioFrame
@@ -52,6 +53,8 @@ DEFAULT_TTL = datetime.timedelta(hours=1)
 EVENTS_TOPIC = "switchboard.events"
 #: Agent audio is handed to the AudioSource in frames of this many milliseconds.
 FRAME_MS = 20
+#: Bound on one data packet publish and on leaving the room (both FFI round trips).
+ROOM_OP_TIMEOUT_S = 5.0
 
 
 class LiveKitError(TransportClosed):
@@ -126,7 +129,7 @@ def mint_token(
     return token.to_jwt()
 
 
-def verify_token(token: str, api_key: str, api_secret: str) -> api.Claims:
+def verify_token(token: str, api_key: str, api_secret: str) -> Claims:
     """The claims of a token signed by this key pair and not expired; a
     `ValueError` says why any other token is refused."""
     try:
@@ -246,10 +249,15 @@ class LiveKitTransport:
         return 0.0 if self.link is None else self.link.queued_ms()
 
     async def event(self, name: str, data: dict[str, object]) -> None:
-        """Publish `{"type": name, **data}` as a reliable data packet."""
+        """Publish `{"type": name, **data}` as a reliable data packet; one the
+        room does not take within `ROOM_OP_TIMEOUT_S` is dropped with a warning."""
         link = self._require_link()
         payload = json.dumps({"type": name, **data}, default=str).encode("utf-8")
-        await link.publish_data(payload, EVENTS_TOPIC)
+        try:
+            async with asyncio.timeout(ROOM_OP_TIMEOUT_S):
+                await link.publish_data(payload, EVENTS_TOPIC)
+        except TimeoutError:
+            log.warning("LiveKit room did not take the %r event in time; dropped", name)
 
     async def close(self, reason: str = "") -> None:
         """Leave the room; `incoming()` ends. Idempotent."""
@@ -277,7 +285,7 @@ async def read_audio_stream(track: rtc.Track, sample_rate: int) -> AsyncIterator
     try:
         async for event in stream:
             frame = event.frame
-            yield bytes(frame.data.cast("B")), frame.sample_rate
+            yield frame.data.tobytes(), frame.sample_rate
     finally:
         await stream.aclose()
 
@@ -376,7 +384,10 @@ class RtcRoomLink:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._reading
         try:
-            await self.room.disconnect()
+            async with asyncio.timeout(ROOM_OP_TIMEOUT_S):
+                await self.room.disconnect()
+        except TimeoutError:
+            log.warning("leaving the LiveKit room timed out after %g s", ROOM_OP_TIMEOUT_S)
         finally:
             await self.source.aclose()
 
@@ -410,8 +421,8 @@ async def join_room(
         async with asyncio.timeout(connect_timeout_s):
             await room.connect(settings.url, token, rtc.RoomOptions(auto_subscribe=True))
             await link.publish()
-    except (rtc.ConnectError, TimeoutError, Exception) as exc:
-        detail = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    except Exception as exc:  # ConnectError, publish errors, timeout: all end the join
+        detail = (getattr(exc, "message", None) or str(exc)).strip() or type(exc).__name__
         if isinstance(exc, TimeoutError):
             detail = f"no answer within {connect_timeout_s:g} s"
         with contextlib.suppress(Exception):

@@ -92,16 +92,18 @@ class CallMetrics:
         self.turns.append(turn)
         return turn
 
-    def step_started(self) -> None:
-        self.current.step_start_at = self.clock()
-
-    def step_finished(self) -> None:
+    def step_started(self) -> TurnMetrics:
+        """A graph step began for the current turn; returns that turn's record
+        (the step may end after the caller has begun another turn)."""
         turn = self.current
+        turn.step_start_at = self.clock()
+        return turn
+
+    def step_finished(self, turn: TurnMetrics) -> None:
         if turn.step_start_at is not None and turn.graph_step_ms is None:
             turn.graph_step_ms = self.clock() - turn.step_start_at
 
-    def llm_token(self) -> None:
-        turn = self.current
+    def llm_token(self, turn: TurnMetrics) -> None:
         if turn.step_start_at is not None and turn.llm_first_token_ms is None:
             turn.llm_first_token_ms = self.clock() - turn.step_start_at
 
@@ -127,6 +129,9 @@ class CallMetrics:
         turn.barge_in_stop_ms = max(0.0, stopped_at - detected_at)
         turn.barge_in_onset_stop_ms = max(0.0, stopped_at - onset_at)
         return turn
+
+    def turn(self, index: int) -> TurnMetrics | None:
+        return self.turns[index] if 0 <= index < len(self.turns) else None
 
     def summary(self) -> list[dict[str, Any]]:
         return [t.as_dict() for t in self.turns]

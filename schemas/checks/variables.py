@@ -11,7 +11,9 @@ tool node's `result` on `next` (not `on_error`), `error` on a tool or llm node's
 its `say` after the call succeeded, so `say` may read the `result`. The start
 node and global-intent targets begin with the graph variables and builtins; a
 global intent can fire at any waiting node, so its target may also see anything
-set at one.
+set at one. A handoff's `return_to` edge is taken when another agent hands the
+call back with variables of its choosing: after it any variable may be set
+(`RETURNED`), so reads there are never E206, only W207 unless guarded.
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ Vars = frozenset[str]
 
 #: What a tool or llm node sets when it leaves through `on_error`.
 ERROR_VARS: Vars = frozenset({"error"})
+#: Marks a may-set that can hold any variable (not a variable name: it has `*`).
+RETURNED = "*returned*"
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,7 +195,7 @@ def check_variables(spec: GraphSpec, rep: Reporter) -> None:
                 continue
             where = f"node {node_id!r} reads {{{read.path}}} in {field_path(read.field)!r}"
             ptr = node_pointer(node_id, read.field)
-            if read.var not in flow.may[node_id]:
+            if read.var not in flow.may[node_id] and RETURNED not in flow.may[node_id]:
                 rep.add(
                     "E206",
                     f"{where}, but no path sets {read.var!r} before it; set it earlier (graph "
@@ -245,7 +249,8 @@ class _Flow:
                 continue
             writes = edge_writes(self.spec.nodes[u], label)
             origin = f"from {u!r} via {field_path(edge_pointer(label))!r}"
-            out.append(Arrival(origin, must | writes, self.may[u] | writes))
+            may = self.may[u] | writes | ({RETURNED} if label == "return_to" else set())
+            out.append(Arrival(origin, must | writes, may))
         return out
 
     def solve(self) -> None:

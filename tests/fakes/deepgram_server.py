@@ -335,7 +335,9 @@ class _Session:
             )
             self._next_utterance(self.audio_s)
         elif from_finalize:
-            await self._send(self._results(None, 0, self.audio_s, is_final=True, from_finalize=True))
+            await self._send(
+                self._results(None, 0, self.audio_s, is_final=True, from_finalize=True)
+            )
             self.segment_start = self.utterance_start = self.audio_s
 
     def _next_utterance(self, end: float) -> None:

@@ -226,7 +226,9 @@ class FakeElevenLabsServer:
 
         return app
 
-    async def _body(self, record: RecordedTTSRequest, pcm: bytes, rate: int) -> AsyncIterator[bytes]:
+    async def _body(
+        self, record: RecordedTTSRequest, pcm: bytes, rate: int
+    ) -> AsyncIterator[bytes]:
         step = max(2, int(rate * self.chunk_ms / 1000) * 2)
         for index, start in enumerate(range(0, len(pcm), step)):
             if self._faults.cut_after is not None and index >= self._faults.cut_after:
@@ -253,7 +255,9 @@ def _pcm_rate(output_format: str) -> int | None:
 
 
 def _error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse(status_code=status, content={"detail": {"status": code, "message": message}})
+    return JSONResponse(
+        status_code=status, content={"detail": {"status": code, "message": message}}
+    )
 
 
 @pytest.fixture(name="elevenlabs_server")

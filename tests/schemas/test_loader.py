@@ -409,6 +409,7 @@ MODELS: dict[str, type[BaseModel]] = {
     "handoff_node": spec_module.HandoffNode,
     "escalate_node": spec_module.EscalateNode,
     "end_node": spec_module.EndNode,
+    "return_node": spec_module.ReturnNode,
 }
 
 

@@ -32,6 +32,7 @@ from deepgram.core.api_error import ApiError
 from websockets.exceptions import ConnectionClosed, ConnectionClosedOK, WebSocketException
 
 from runtime.voice.providers.base import ProviderError, Transcript
+from runtime.voice.providers.registry import ProviderConfigError, register_stt
 from schemas.spec import VoiceSettings
 
 # The SDK's async websocket client is built on `websockets.legacy` and its
@@ -100,16 +101,18 @@ class DeepgramConfig:
 
     def __post_init__(self) -> None:
         if not self.api_key:
-            raise ProviderError(f"Deepgram needs an API key: set ${ENV_API_KEY}")
+            raise ProviderConfigError(f"Deepgram needs an API key: set ${ENV_API_KEY}")
         parts = urlsplit(self.url)
         if parts.scheme not in _WS_SCHEMES or not parts.netloc:
-            raise ProviderError(
+            raise ProviderConfigError(
                 f"Deepgram URL {self.url!r} must be a ws://, wss://, http:// or https:// URL"
             )
         if not 8000 <= self.sample_rate <= 48000:
-            raise ProviderError(f"Deepgram sample_rate {self.sample_rate} is not in 8000..48000")
+            raise ProviderConfigError(
+                f"Deepgram sample_rate {self.sample_rate} is not in 8000..48000"
+            )
         if self.utterance_end_ms is not None and self.utterance_end_ms < MIN_UTTERANCE_END_MS:
-            raise ProviderError(
+            raise ProviderConfigError(
                 f"Deepgram utterance_end_ms must be at least {MIN_UTTERANCE_END_MS} ms"
             )
         for name in (
@@ -123,7 +126,7 @@ class DeepgramConfig:
             "keepalive_interval_s",
         ):
             if not getattr(self, name) > 0:
-                raise ProviderError(f"Deepgram {name} must be positive")
+                raise ProviderConfigError(f"Deepgram {name} must be positive")
 
     def environment(self) -> DeepgramClientEnvironment:
         """The SDK environment whose websocket and REST bases are `url`."""
@@ -224,6 +227,9 @@ class DeepgramStream:
                     f"within {cfg.connect_timeout_s} s"
                 )
             self._socket = ready.result()
+        except ProviderError:
+            await self._abandon()
+            raise
         except ApiError as exc:
             await self._abandon()
             if exc.status_code == 401:
@@ -232,6 +238,9 @@ class DeepgramStream:
         except (OSError, WebSocketException) as exc:
             await self._abandon()
             raise ProviderError(f"cannot connect to Deepgram at {cfg.url}: {exc}") from None
+        except Exception as exc:
+            await self._abandon()
+            raise ProviderError(f"opening a Deepgram stream failed: {exc}") from exc
         except BaseException:
             await self._abandon()
             raise
@@ -454,8 +463,7 @@ class DeepgramStream:
         cfg = self.config
         tick = max(
             0.01,
-            min(cfg.first_result_timeout_s, cfg.inactivity_timeout_s, cfg.keepalive_interval_s)
-            / 4,
+            min(cfg.first_result_timeout_s, cfg.inactivity_timeout_s, cfg.keepalive_interval_s) / 4,
         )
         while self._error is None:
             await asyncio.sleep(tick)
@@ -532,3 +540,6 @@ def make_deepgram_stt(
             language=voice.language,
         )
     )
+
+
+register_stt("deepgram", make_deepgram_stt)

@@ -31,6 +31,7 @@ from elevenlabs.client import AsyncElevenLabs
 from elevenlabs.core.api_error import ApiError
 
 from runtime.voice.providers.base import ProviderError
+from runtime.voice.providers.registry import ProviderConfigError, register_tts
 from schemas.spec import VoiceSettings
 
 ENV_URL = "SWITCHBOARD_ELEVENLABS_URL"
@@ -63,19 +64,21 @@ class ElevenLabsConfig:
 
     def __post_init__(self) -> None:
         if not self.api_key:
-            raise ProviderError(f"ElevenLabs needs an API key: set ${ENV_API_KEY}")
+            raise ProviderConfigError(f"ElevenLabs needs an API key: set ${ENV_API_KEY}")
         parts = urlsplit(self.url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ProviderError(f"ElevenLabs URL {self.url!r} must be an http:// or https:// URL")
+            raise ProviderConfigError(
+                f"ElevenLabs URL {self.url!r} must be an http:// or https:// URL"
+            )
         if self.sample_rate not in PCM_RATES:
-            raise ProviderError(
+            raise ProviderConfigError(
                 f"ElevenLabs streams PCM at {', '.join(map(str, PCM_RATES))} Hz, "
                 f"not {self.sample_rate}"
             )
         if not self.voice_id.strip():
-            raise ProviderError("ElevenLabs voice_id is empty")
+            raise ProviderConfigError("ElevenLabs voice_id is empty")
         if not (self.first_chunk_timeout_s > 0 and self.inactivity_timeout_s > 0):
-            raise ProviderError("ElevenLabs timeouts must be positive")
+            raise ProviderConfigError("ElevenLabs timeouts must be positive")
 
     @property
     def output_format(self) -> str:
@@ -94,6 +97,8 @@ class ElevenLabsTTS:
     def __init__(self, config: ElevenLabsConfig) -> None:
         self.config = config
         self.sample_rate = config.sample_rate
+        # Loading CA certificates blocks: done here, once, not on the event loop.
+        self._ssl = httpx.create_ssl_context()
         # An httpx pool belongs to the event loop that opened its connections.
         self._clients: weakref.WeakKeyDictionary[
             asyncio.AbstractEventLoop, tuple[AsyncElevenLabs, httpx.AsyncClient]
@@ -104,7 +109,7 @@ class ElevenLabsTTS:
         pair = self._clients.get(loop)
         if pair is None:
             cfg = self.config
-            pool = httpx.AsyncClient(follow_redirects=True)
+            pool = httpx.AsyncClient(verify=self._ssl, follow_redirects=True)
             client = AsyncElevenLabs(
                 api_key=cfg.api_key,
                 base_url=cfg.url.rstrip("/"),
@@ -124,13 +129,16 @@ class ElevenLabsTTS:
         if not text.strip():
             return
         cfg = self.config
-        stream = cast(AsyncGenerator[bytes, None], self._client().text_to_speech.stream(
-            cfg.voice_id,
-            text=text,
-            model_id=cfg.model_id,
-            output_format=cfg.output_format,
-            request_options={"chunk_size": cfg.chunk_bytes, "max_retries": 0},
-        ))
+        stream = cast(
+            AsyncGenerator[bytes, None],
+            self._client().text_to_speech.stream(
+                cfg.voice_id,
+                text=text,
+                model_id=cfg.model_id,
+                output_format=cfg.output_format,
+                request_options={"chunk_size": cfg.chunk_bytes, "max_retries": 0},
+            ),
+        )
         carry = b""
         bound, what = cfg.first_chunk_timeout_s, "first audio"
         try:
@@ -204,3 +212,6 @@ def make_elevenlabs_tts(
             voice_id=environ.get(ENV_VOICE) or voice.voice or DEFAULT_VOICE,
         )
     )
+
+
+register_tts("elevenlabs", make_elevenlabs_tts)

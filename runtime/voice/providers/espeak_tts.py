@@ -152,6 +152,7 @@ class _Engine:
 _engine: _Engine | None = None
 _engine_lock = threading.Lock()
 _executor: ThreadPoolExecutor | None = None
+_executor_lock = threading.Lock()
 
 
 def engine() -> _Engine:
@@ -165,7 +166,7 @@ def engine() -> _Engine:
 
 def _worker() -> ThreadPoolExecutor:
     global _executor
-    with _engine_lock:
+    with _executor_lock:
         if _executor is None:
             _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="espeak")
         return _executor

@@ -120,24 +120,28 @@ def _resolve(kind: str, name: str, table: dict[str, _Factory], env: str) -> _Fac
     return factory
 
 
-def _choose(setting: str, env: str) -> str:
-    return os.environ.get(env, "").strip() or setting
-
-
 def make_stt(settings: VoiceSettings | None = None) -> STTProvider:
     """The STT provider named by $SWITCHBOARD_STT, else `settings.stt`
     (default whisper). Unknown or unusable names raise `ProviderConfigError`."""
     settings = settings or VoiceSettings()
-    name = _choose(settings.stt, ENV_STT)
-    return _resolve("stt", name, _STT, ENV_STT)(settings)
+    name = os.environ.get(ENV_STT, "").strip() or settings.stt
+    factory = _resolve("stt", name, _STT, ENV_STT)
+    if _normalise(name) != _normalise(settings.stt):
+        settings = settings.model_copy(update={"stt": _normalise(name)})
+    return factory(settings)
 
 
 def make_tts(settings: VoiceSettings | None = None) -> TTSProvider:
     """The TTS provider named by $SWITCHBOARD_TTS, else `settings.tts`
-    (default espeak). Unknown or unusable names raise `ProviderConfigError`."""
+    (default espeak). When the environment swaps the graph's provider, the
+    graph's `voice` (meant for that provider) is dropped and the new one uses
+    its default voice. Unknown or unusable names raise `ProviderConfigError`."""
     settings = settings or VoiceSettings()
-    name = _choose(settings.tts, ENV_TTS)
-    return _resolve("tts", name, _TTS, ENV_TTS)(settings)
+    name = os.environ.get(ENV_TTS, "").strip() or settings.tts
+    factory = _resolve("tts", name, _TTS, ENV_TTS)
+    if _normalise(name) != _normalise(settings.tts):
+        settings = settings.model_copy(update={"tts": _normalise(name), "voice": None})
+    return factory(settings)
 
 
 def make_vad() -> VAD:

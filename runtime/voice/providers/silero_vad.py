@@ -25,8 +25,8 @@ SAMPLE_RATE = 16000
 FRAME_SAMPLES = 512
 CONTEXT_SAMPLES = 64
 STATE_SHAPE = (1, 1, 128)
-#: Preferred model file; an older `silero_vad*.onnx` in the same folder is not
-#: used because its inputs differ (v5 takes `state` and `sr`).
+#: Shipped by faster-whisper >= 1.2.1 (earlier releases carry a split v5
+#: encoder/decoder pair with different inputs).
 MODEL_FILE = "silero_vad_v6.onnx"
 
 _session: onnxruntime.InferenceSession | None = None
@@ -42,7 +42,7 @@ def model_path() -> Path:
     path = Path(get_assets_path()) / MODEL_FILE
     if not path.is_file():
         raise ProviderError(
-            f"Silero VAD model not found at {path}: install faster-whisper>=1.1, "
+            f"Silero VAD model not found at {path}: install faster-whisper>=1.2.1, "
             f"which ships {MODEL_FILE}"
         )
     return path

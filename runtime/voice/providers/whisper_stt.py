@@ -20,7 +20,7 @@ import math
 import os
 import threading
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +43,7 @@ INTERIM_WINDOW_S = 30.0
 
 _models: dict[tuple[str, int], WhisperModel] = {}
 _load_lock = threading.Lock()
+_executor_lock = threading.Lock()
 _executor: ThreadPoolExecutor | None = None
 _busy = 0  # jobs submitted to the worker and not yet finished
 _busy_lock = threading.Lock()
@@ -89,12 +90,20 @@ def default_threads() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
+def _model_key(path: Path | None, threads: int | None) -> tuple[str, int]:
+    return str((path or model_dir()).resolve()), threads or default_threads()
+
+
+def cached_model(path: Path | None = None, threads: int | None = None) -> WhisperModel | None:
+    """The model `load_model` would return if it is already loaded, else None."""
+    return _models.get(_model_key(path, threads))
+
+
 def load_model(path: Path | None = None, threads: int | None = None) -> WhisperModel:
     """The model at `path` (default `model_dir()`), loaded once per process.
     Blocking (~0.3 s the first time): call it from a worker thread."""
-    resolved = (path or model_dir()).resolve()
-    cpu_threads = threads or default_threads()
-    key = (str(resolved), cpu_threads)
+    key = _model_key(path, threads)
+    resolved, cpu_threads = Path(key[0]), key[1]
     with _load_lock:
         model = _models.get(key)
         if model is None:
@@ -118,7 +127,7 @@ def load_model(path: Path | None = None, threads: int | None = None) -> WhisperM
 
 def _worker() -> ThreadPoolExecutor:
     global _executor
-    with _load_lock:
+    with _executor_lock:
         if _executor is None:
             _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="whisper")
         return _executor
@@ -162,9 +171,9 @@ def _job_done(_future: object) -> None:
         _busy -= 1
 
 
-async def _run(func: Any, *args: Any) -> Any:
-    """Run a blocking call on the shared Whisper worker thread. Cancelling the
-    caller does not stop a job already running; the worker stays busy until it ends."""
+def _submit(func: Any, *args: Any) -> Future[Any]:
+    """Queue a blocking call on the shared Whisper worker thread; the worker
+    counts as busy from now until the job ends (or is cancelled unstarted)."""
     global _busy
     with _busy_lock:
         _busy += 1
@@ -174,7 +183,7 @@ async def _run(func: Any, *args: Any) -> Any:
         _job_done(None)
         raise
     future.add_done_callback(_job_done)
-    return await asyncio.wrap_future(future)
+    return future
 
 
 class WhisperSTT:
@@ -206,9 +215,15 @@ class WhisperSTT:
         self._model: WhisperModel | None = None
 
     async def load(self) -> WhisperModel:
-        """Load the model (once per process) on the worker thread."""
+        """The model, loaded once per process in a thread (not the decoding
+        worker, so opening a stream never waits behind other calls' decodes)."""
         if self._model is None:
-            model = await _run(load_model, self.model_path, self.threads)
+            cached = cached_model(self.model_path, self.threads)
+            model: WhisperModel = (
+                cached
+                if cached is not None
+                else await asyncio.to_thread(load_model, self.model_path, self.threads)
+            )
             if self.language != "en" and not model.model.is_multilingual:
                 raise ProviderError(
                     f"the Whisper model is English-only but the graph asks for language "
@@ -228,13 +243,18 @@ class WhisperSTT:
         return Transcript(text, True, len(pcm) / (SAMPLE_WIDTH * SAMPLE_RATE), confidence)
 
     async def _decode(self, model: WhisperModel, pcm: bytes) -> tuple[str, float | None]:
-        try:
-            result: tuple[str, float | None] = await _run(decode, model, pcm, self.language)
-        except ProviderError:
-            raise
-        except Exception as exc:
-            raise ProviderError(f"Whisper decoding failed: {exc}") from exc
-        return result
+        return await _decoded(_submit(decode, model, pcm, self.language))
+
+
+async def _decoded(job: Future[Any]) -> tuple[str, float | None]:
+    """The result of a submitted `decode` job; its failures as `ProviderError`."""
+    try:
+        result: tuple[str, float | None] = await asyncio.wrap_future(job)
+    except ProviderError:
+        raise
+    except Exception as exc:
+        raise ProviderError(f"Whisper decoding failed: {exc}") from exc
+    return result
 
 
 _CLOSED = object()
@@ -251,6 +271,7 @@ class WhisperStream:
         self._since_interim = 0  # bytes since the last interim decode was started
         self._turn = 0
         self._interim_task: asyncio.Task[None] | None = None
+        self._interim_job: Future[Any] | None = None
         self._last_interim = ""
         self._results: asyncio.Queue[Any] = asyncio.Queue()
         self._closed = False
@@ -284,13 +305,21 @@ class WhisperStream:
         ):
             self._since_interim = 0
             snapshot = bytes(self._utterance[-self._window :])
-            self._interim_task = asyncio.create_task(
-                self._interim(snapshot, self._turn, self._end_s())
-            )
+            # Submitted now, not when the task first runs, so the worker is
+            # busy (and later sends skip) from this moment.
+            job = _submit(decode, self._model, snapshot, self._provider.language)
+            self._interim_job = job
+            self._interim_task = asyncio.create_task(self._interim(job, self._turn, self._end_s()))
 
-    async def _interim(self, pcm: bytes, turn: int, end_s: float) -> None:
+    def _drop_interim_job(self) -> None:
+        """Withdraw a queued interim decode that has not started (no-op if running)."""
+        if self._interim_job is not None:
+            self._interim_job.cancel()
+            self._interim_job = None
+
+    async def _interim(self, job: Future[Any], turn: int, end_s: float) -> None:
         try:
-            text, confidence = await self._provider._decode(self._model, pcm)
+            text, confidence = await _decoded(job)
         except ProviderError as exc:
             log.warning("interim Whisper decode failed: %s", exc)
             return
@@ -317,6 +346,7 @@ class WhisperStream:
         self._since_interim = 0
         self._last_interim = ""
         self._turn += 1
+        self._drop_interim_job()
         if not pcm:
             return Transcript("", True, end_s, None)
         text, confidence = await self._provider._decode(self._model, pcm)
@@ -337,6 +367,7 @@ class WhisperStream:
             return
         self._closed = True
         self._utterance.clear()
+        self._drop_interim_job()
         if self._interim_task is not None and not self._interim_task.done():
             self._interim_task.cancel()
         self._results.put_nowait(_CLOSED)

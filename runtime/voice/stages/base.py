@@ -107,9 +107,15 @@ class CallShared:
 
     def agent_active(self) -> bool:
         """True while the agent is working on or speaking a reply."""
-        return (
-            self.step_running or self.pending_sentences > 0 or self.play_until > self.clock()
-        )
+        return self.step_running or self.pending_sentences > 0 or self.play_until > self.clock()
+
+    async def emit_metrics(self, index: int | None = None) -> None:
+        """Send the metrics of turn `index` (default: the current one) unless
+        they were sent already."""
+        turn = self.metrics.current if index is None else self.metrics.turn(index)
+        if turn is not None and not turn.emitted:
+            turn.emitted = True
+            await self.emit("metrics", turn.as_dict())
 
     def add_cuts(self, cuts: dict[str, str]) -> None:
         """Record cut lines; the first report of a message wins."""

@@ -68,6 +68,13 @@ class HeardLedger:
     def __init__(self, speed: float = 1.0) -> None:
         self.speed = speed
         self._messages: dict[str, _Message] = {}
+        self._aliases: dict[str, str] = {}
+
+    def rename(self, old: str, new: str) -> None:
+        """Text streamed under a provisional id turned out to be message `new`."""
+        self._aliases[old] = new
+        if old in self._messages:
+            self._messages[new] = self._messages.pop(old)
 
     def add_sentence(self, message_id: str, text: str) -> None:
         """A sentence of `message_id` is on its way to TTS (in order)."""
@@ -89,6 +96,7 @@ class HeardLedger:
         """Audio of the current sentence of `message_id`: played from `start`
         (clock ms), or queued and never played when `start` is None. `last`
         marks the end of that sentence's audio."""
+        message_id = self._aliases.get(message_id, message_id)
         message = self._messages.setdefault(message_id, _Message())
         sentence = next((s for s in message.sentences if not s.synthesized), None)
         if sentence is None:
@@ -114,7 +122,9 @@ class HeardLedger:
                 parts.append(sentence.text)
                 continue
             fraction = heard / total if total > 0 else 0.0
-            parts.append(first_words(sentence.text, math.floor(fraction * word_count(sentence.text))))
+            parts.append(
+                first_words(sentence.text, math.floor(fraction * word_count(sentence.text)))
+            )
             whole = False
             break
         return " ".join(p for p in parts if p), whole
@@ -128,6 +138,7 @@ class HeardLedger:
             if not whole:
                 out[message_id] = text
         self._messages.clear()
+        self._aliases.clear()
         return out
 
     def prune(self, now: float) -> None:
@@ -157,8 +168,10 @@ class OutputStage(Stage):
         elif isinstance(frame, EventFrame) and frame.type == "waiting":
             await self._sleep_until(self.shared.play_until)
             self.ledger.prune(self.shared.clock())
-            await self._emit_metrics()
-            await self.shared.emit("waiting", dict(frame.data))
+            data = dict(frame.data)
+            turn = data.pop("turn", None)
+            await self.shared.emit_metrics(turn if isinstance(turn, int) else None)
+            await self.shared.emit("waiting", data)
         elif isinstance(frame, EventFrame):
             await self.shared.emit(frame.type, dict(frame.data))
         elif isinstance(frame, MetricsFrame):
@@ -166,15 +179,9 @@ class OutputStage(Stage):
         elif isinstance(frame, EndFrame):
             if frame.reason != "hangup":
                 await self._sleep_until(self.shared.play_until)
-            await self._emit_metrics()
+            await self.shared.emit_metrics()
             self.end_reason = frame.reason
             await self.shared.emit("hangup", {"reason": frame.reason})
-
-    async def _emit_metrics(self) -> None:
-        turn = self.shared.metrics.current
-        if not turn.emitted:
-            turn.emitted = True
-            await self.shared.emit("metrics", turn.as_dict())
 
     async def _play(self, frame: AgentAudioFrame) -> None:
         shared = self.shared

@@ -90,9 +90,10 @@ class STTStage(Stage):
         self._pre_roll.append(pcm)
         self._pre_roll_s += duration_s(pcm, self.stt.sample_rate)
         limit = self.shared.config.pre_roll_ms / 1000.0
-        while self._pre_roll and self._pre_roll_s - duration_s(
-            self._pre_roll[0], self.stt.sample_rate
-        ) >= limit:
+        while (
+            self._pre_roll
+            and self._pre_roll_s - duration_s(self._pre_roll[0], self.stt.sample_rate) >= limit
+        ):
             self._pre_roll_s -= duration_s(self._pre_roll.popleft(), self.stt.sample_rate)
 
     # --- recognition, in order, off the frame path ------------------------------
@@ -180,4 +181,3 @@ class STTStage(Stage):
 def _reason(exc: BaseException) -> str:
     text = str(exc).strip()
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-

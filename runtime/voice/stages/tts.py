@@ -70,7 +70,11 @@ class TTSStage(Stage):
         )
         await self.shared.emit("error", {"stage": "tts", "error": error, "text": frame.text})
         line = self.shared.config.fallback_line
-        if frame.message_id in self._fallback_for or frame.text == line or epoch != self.shared.epoch:
+        if (
+            frame.message_id in self._fallback_for
+            or frame.text == line
+            or epoch != self.shared.epoch
+        ):
             return
         self._fallback_for.add(frame.message_id)
         fallback_id = f"fallback:{frame.message_id}"

@@ -38,6 +38,7 @@ from runtime.voice.frames import (
 )
 from runtime.voice.sentences import word_count
 from runtime.voice.stages.base import CallShared, Stage
+from runtime.voice.stages.vad import SpeechProgressFrame
 
 #: Extra wait on the clock, past `end_of_turn_ms`, when caller audio stopped
 #: arriving (the audio stream is the primary measure).
@@ -74,14 +75,15 @@ class TurnStage(Stage):
     async def process(self, frame: Frame) -> None:
         if isinstance(frame, UserAudioFrame):
             self.audio_ms += 1000.0 * duration_s(frame.pcm, frame.sample_rate)
+            await self._maybe_end_turn()
+        elif isinstance(frame, SpeechProgressFrame):
             seg = self._speaking
             if (
                 seg is not None
                 and seg.mode == PENDING
-                and self.audio_ms - seg.onset_ms >= self.shared.config.barge_in_min_speech_ms
+                and frame.speech_ms >= self.shared.config.barge_in_min_speech_ms
             ):
                 await self._barge_in(seg)
-            await self._maybe_end_turn()
         elif isinstance(frame, SpeechStartedFrame):
             self._speaking = _Segment(self._mode_for_new_speech(), frame.onset_ms)
         elif isinstance(frame, SpeechStoppedFrame):
@@ -177,6 +179,8 @@ class TurnStage(Stage):
         self._texts, self._failure, self._stt_latency = [], None, None
         self._turn_open = False
         now = self.shared.clock()
+        if (text or failure is not None) and not self.shared.step_running:
+            await self.shared.emit_metrics()  # the previous turn's, if not sent yet
         if text:
             turn = self.shared.metrics.open_turn(text, self._last_end_clock)
             turn.stt_final_ms = latency

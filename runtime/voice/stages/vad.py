@@ -11,16 +11,27 @@ the caller's audio stream, in ms since the call's first audio frame.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 
 from runtime.voice.audio import SAMPLE_WIDTH, Resampler
 from runtime.voice.frames import (
     Frame,
     SpeechStartedFrame,
     SpeechStoppedFrame,
+    SystemFrame,
     UserAudioFrame,
 )
 from runtime.voice.providers.base import VAD
 from runtime.voice.stages.base import CallShared, Stage, log
+
+
+@dataclass
+class SpeechProgressFrame(SystemFrame):
+    """VAD: the current speech segment has had speech from `onset_ms` to
+    `onset_ms + speech_ms` of the audio stream (its trailing silence not counted)."""
+
+    onset_ms: float = 0.0
+    speech_ms: float = 0.0
 
 
 class VADStage(Stage):
@@ -53,13 +64,15 @@ class VADStage(Stage):
         usable = len(self._buffer) - len(self._buffer) % self._frame_bytes
         if usable == 0:
             return
-        chunks = [self._buffer[i : i + self._frame_bytes] for i in range(0, usable, self._frame_bytes)]
+        chunks = [
+            self._buffer[i : i + self._frame_bytes] for i in range(0, usable, self._frame_bytes)
+        ]
         self._buffer = self._buffer[usable:]
         probabilities = await self._probabilities(chunks)
         for p in probabilities:
-            event = self._step(p)
+            events = self._step(p)
             self._position_ms += self._chunk_ms
-            if event is not None:
+            for event in events:
                 await self.push(event)
 
     async def _probabilities(self, chunks: list[bytes]) -> list[float]:
@@ -71,20 +84,21 @@ class VADStage(Stage):
                 self._failed = True
             return [0.0] * len(chunks)
 
-    def _step(self, p: float) -> Frame | None:
+    def _step(self, p: float) -> list[Frame]:
         """Advance the speech state by one detector frame starting at
-        `_position_ms`; return the event it causes, if any."""
+        `_position_ms`; return the events it causes."""
         cfg = self.shared.config
         now = self.shared.clock()
         start = self._position_ms
+        out: list[Frame] = []
         if p >= cfg.vad_start_threshold:
-            if self._speech_run_ms == 0.0:
+            if self._speech_run_ms == 0.0 and not self.in_speech:
                 self._candidate_onset = start
             self._speech_run_ms += self._chunk_ms
             self._silence_run_ms = 0.0
             if not self.in_speech and self._speech_run_ms >= cfg.vad_start_ms:
                 self.in_speech = True
-                return SpeechStartedFrame(onset_ms=self._candidate_onset, ts_ms=now)
+                out.append(SpeechStartedFrame(onset_ms=self._candidate_onset, ts_ms=now))
         elif p < cfg.vad_stop_threshold:
             if self._silence_run_ms == 0.0:
                 self._silence_start = start
@@ -94,9 +108,16 @@ class VADStage(Stage):
             elif self._silence_run_ms >= cfg.vad_stop_ms:
                 self.in_speech = False
                 self._speech_run_ms = 0.0
-                return SpeechStoppedFrame(end_ms=self._silence_start, ts_ms=now)
+                return [SpeechStoppedFrame(end_ms=self._silence_start, ts_ms=now)]
+            return out
         elif self.in_speech:
             self._silence_run_ms = 0.0
         else:
             self._speech_run_ms = 0.0
-        return None
+            return out
+        if self.in_speech:
+            speech_ms = start + self._chunk_ms - self._candidate_onset
+            out.append(
+                SpeechProgressFrame(onset_ms=self._candidate_onset, speech_ms=speech_ms, ts_ms=now)
+            )
+        return out

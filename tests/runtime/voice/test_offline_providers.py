@@ -23,10 +23,7 @@ from runtime.voice.providers.whisper_stt import WhisperSTT
 from schemas.spec import VoiceSettings
 
 BOOKING = "I need a cleaning next Tuesday"
-LONG_LINE = (
-    "Hello, I would like to book a cleaning for next Tuesday morning, "
-    "ideally at ten o'clock, and my name is Maria Garcia."
-)
+LONG_LINE = "Hello, I would like to book a cleaning for next Tuesday morning please."
 #: Several minutes of speech: long enough that synthesis visibly streams.
 LONG_TEXT = " ".join(
     f"Sentence number {i} of a long answer about opening hours and parking." for i in range(40)
@@ -73,13 +70,16 @@ class _Gate:
         self.lock_held_at_first_chunk: bool | None = None
 
     def __call__(self, loop: Any, queue: Any, item: object) -> bool:
+        if not isinstance(item, bytes):
+            return bool(self.real(loop, queue, item))
+        self.chunks += 1
+        self.threads.add(threading.current_thread().name)
+        first = self.chunks == 1
+        if first:
+            self.lock_held_at_first_chunk = espeak_tts._Engine.lock.locked()
         delivered = bool(self.real(loop, queue, item))
-        if isinstance(item, bytes):
-            self.chunks += 1
-            self.threads.add(threading.current_thread().name)
-            if self.chunks == 1:
-                self.lock_held_at_first_chunk = espeak_tts._Engine.lock.locked()
-                self.waited_ok = self.release.wait(timeout=30)
+        if first:
+            self.waited_ok = self.release.wait(timeout=30)
         return delivered
 
 
@@ -202,7 +202,9 @@ def test_vad_state_is_per_clone_and_chunking_does_not_matter(
     busy.process(booking_16k[::-1])  # some unrelated history
     assert vad.clone().process(booking_16k) == fresh
     busy.reset()
-    odd = [p for i in range(0, len(booking_16k), 999) for p in busy.process(booking_16k[i : i + 999])]
+    odd = [
+        p for i in range(0, len(booking_16k), 999) for p in busy.process(booking_16k[i : i + 999])
+    ]
     assert odd == pytest.approx(fresh, abs=1e-6)
     with pytest.raises(ValueError, match="512 samples"):
         vad.clone().speech_probability(b"\x00" * 100)
@@ -227,10 +229,10 @@ async def test_whisper_transcribes_synthesized_speech(
     await stream.close()
 
 
-async def test_whisper_gives_growing_interim_results(
-    whisper: WhisperSTT, long_line_16k: bytes
-) -> None:
-    stream = await whisper.open()
+async def test_whisper_gives_growing_interim_results(long_line_16k: bytes) -> None:
+    # Each decode costs about the same (Whisper pads to 30 s): a 1 s cadence
+    # keeps the test short.
+    stream = await WhisperSTT(interim_every_ms=1000).open()
     seen: list[Transcript] = []
 
     async def collect() -> None:
@@ -247,8 +249,8 @@ async def test_whisper_gives_growing_interim_results(
     await stream.close()
     await asyncio.wait_for(collector, timeout=10)
     seconds = audio.duration_s(long_line_16k, 16000)
-    assert len(seen) >= 3
-    assert len(seen) <= seconds / 0.5 + 1  # at most one per 500 ms of audio
+    assert len(seen) >= 2
+    assert len(seen) <= seconds / 1.0  # at most one per second of audio
     assert all(not r.final for r in seen)
     ends = [r.end_s for r in seen]
     assert ends == sorted(ends) and ends[-1] <= final.end_s
@@ -301,7 +303,7 @@ async def test_whisper_decodes_off_the_event_loop(
 async def test_whisper_model_problems_are_clear_errors(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with pytest.raises(ProviderError, match="missing model.bin"):
+    with pytest.raises(ProviderError, match=r"missing model\.bin"):
         whisper_stt.load_model(tmp_path)
     monkeypatch.setenv(whisper_stt.ENV_MODEL, str(tmp_path / "nowhere"))
     with pytest.raises(ProviderError, match="does not exist"):
@@ -344,11 +346,16 @@ def test_environment_overrides_the_graph(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setattr(registry, "_TTS", dict(registry._TTS))
     registry.register_tts("Fake-Voice", factory)
     monkeypatch.setenv(registry.ENV_TTS, "fake-voice")
-    settings = VoiceSettings(tts="espeak", voice="x")
+    settings = VoiceSettings(tts="espeak", voice="en-us", language="de")
     assert registry.make_tts(settings).name == "fake"
-    assert made == [settings]
+    # The graph's voice was chosen for eSpeak: the swapped-in provider gets its own default.
+    assert made == [VoiceSettings(tts="fake_voice", voice=None, language="de")]
+    registry.make_tts(VoiceSettings(tts="fake-voice", voice="v1"))
+    assert made[-1].voice == "v1"
     monkeypatch.setenv(registry.ENV_TTS, "nobody")
-    with pytest.raises(ProviderConfigError, match=r"unknown TTS provider 'nobody'.*known: .*espeak"):
+    with pytest.raises(
+        ProviderConfigError, match=r"unknown TTS provider 'nobody'.*known: .*espeak"
+    ):
         registry.make_tts(settings)
 
 
@@ -373,7 +380,9 @@ def test_unknown_names_are_imported_lazily_by_convention(monkeypatch: pytest.Mon
     monkeypatch.delenv(registry.ENV_STT, raising=False)
     assert registry.make_stt(VoiceSettings(stt="acme")).name == "acme"
     assert imported == ["runtime.voice.providers.acme_stt"]
-    with pytest.raises(ProviderConfigError, match="'broken' is unavailable: No module named 'acme_sdk'"):
+    with pytest.raises(
+        ProviderConfigError, match="'broken' is unavailable: No module named 'acme_sdk'"
+    ):
         registry.make_stt(VoiceSettings(stt="broken"))
     with pytest.raises(ProviderConfigError, match="unknown STT provider 'ghost'"):
         registry.make_stt(VoiceSettings(stt="ghost"))

@@ -23,11 +23,10 @@ from runtime.voice.twilio import (
     FRAME_BYTES,
     Mark,
     TwilioCall,
-    TwilioProtocolError,
     TwilioTransport,
-    parse_message,
     twilio_router,
 )
+from runtime.voice.twilio_messages import TwilioProtocolError, parse_message
 from tests.fakes.twilio_media import (
     TwilioStreamClient,
     dominant_hz,

@@ -1,0 +1,128 @@
+"""A voice app served by uvicorn in a thread, and an asyncio WebSocket client
+for it that keeps every event and every byte of agent audio it receives."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+FRAME_BYTES = 640  # 20 ms of 16 kHz 16-bit PCM
+
+
+@contextlib.contextmanager
+def serve(app: FastAPI) -> Iterator[str]:
+    """Serve `app` on a free 127.0.0.1 port; yields its ws:// base URL."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(app, log_level="warning", lifespan="off", timeout_graceful_shutdown=2)
+    )
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("voice test server did not start")
+        time.sleep(0.01)
+    try:
+        yield f"ws://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+class VoiceClient:
+    """One call's client side: events and audio received, in order."""
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws = ws
+        self.events: list[dict[str, Any]] = []
+        self.audio = bytearray()
+        #: (monotonic time, bytes) of each binary frame received.
+        self.audio_frames: list[tuple[float, int]] = []
+        self._seen: dict[str, int] = {}
+        self._changed = asyncio.Event()
+        self._reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        try:
+            async for message in self.ws:
+                if isinstance(message, bytes):
+                    self.audio += message
+                    self.audio_frames.append((time.monotonic(), len(message)))
+                else:
+                    event = json.loads(message)
+                    event["_at"] = time.monotonic()
+                    self.events.append(event)
+                self._changed.set()
+        except ConnectionClosed:
+            pass
+        finally:
+            self._changed.set()
+
+    @property
+    def closed(self) -> bool:
+        return self._reader.done()
+
+    def of_type(self, kind: str) -> list[dict[str, Any]]:
+        return [e for e in self.events if e["type"] == kind]
+
+    async def next_event(self, kind: str, timeout_s: float = 30.0) -> dict[str, Any]:
+        """The next event of `kind` not returned before (waits up to `timeout_s`)."""
+        async with asyncio.timeout(timeout_s):
+            while True:
+                matches = self.of_type(kind)
+                index = self._seen.get(kind, 0)
+                if len(matches) > index:
+                    self._seen[kind] = index + 1
+                    return matches[index]
+                if self.closed:
+                    raise AssertionError(f"connection closed before a {kind!r} event")
+                self._changed.clear()
+                await self._changed.wait()
+
+    async def wait_closed(self, timeout_s: float = 30.0) -> tuple[int | None, str]:
+        async with asyncio.timeout(timeout_s):
+            await asyncio.shield(self._reader)
+        return self.ws.close_code, self.ws.close_reason or ""
+
+    async def send_audio(self, pcm: bytes, *, realtime: bool = False) -> list[float]:
+        """Send `pcm` in 20 ms frames (paced at real time if asked); returns
+        the monotonic time at which each frame was sent."""
+        sent: list[float] = []
+        start = time.monotonic()
+        for n, i in enumerate(range(0, len(pcm), FRAME_BYTES)):
+            if realtime:
+                delay = start + (n + 1) * 0.02 - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            chunk = pcm[i : i + FRAME_BYTES]
+            await self.ws.send(chunk + b"\x00" * (FRAME_BYTES - len(chunk)))
+            sent.append(time.monotonic())
+        return sent
+
+
+@contextlib.asynccontextmanager
+async def call(url: str) -> AsyncIterator[VoiceClient]:
+    async with connect(url, max_size=2**22) as ws:
+        client = VoiceClient(ws)
+        try:
+            yield client
+        finally:
+            client._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await client._reader
