@@ -29,36 +29,26 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, ProgrammingError, StatementError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from runtime.db import writes
 from runtime.db.agent_version import AgentVersion
 from runtime.db.engine import make_engine
-from runtime.db.models import (
-    DIRECTIONS,
-    OUTCOMES,
-    Agent,
-    Call,
-    IntentRecord,
-    NodeVisit,
-    Recording,
-    ToolCall,
-    Turn,
-)
-from runtime.db.rows import StepRows, build_step, clean_name, clean_text
+from runtime.db.models import DIRECTIONS, OUTCOMES
+from runtime.db.rows import build_step, clean_name, clean_text
+from runtime.db.writes import Write
 from runtime.session import CallEvent, CallSession
 
 log = logging.getLogger("switchboard.db.recorder")
 
 Clock = Callable[[], datetime]
 Sleep = Callable[[float], Awaitable[None]]
-Write = Callable[[AsyncConnection], Awaitable[None]]
 MAX_CALL_ID = 128
 #: How long `close` lets a database attempt in progress finish.
 STOP_GRACE_S = 30.0
+#: Calls whose step counters are kept (recorded without `step`, a call
+#: forgotten here would restart at step 0 and its new rows be ignored).
+TRACKED_CALLS = 10_000
 #: Steps remembered per call to recognise a batch recorded twice without `step`.
 FINGERPRINTS_PER_CALL = 64
 
@@ -134,7 +124,7 @@ class CallRecorder:
         self._drained.set()
         self._task: asyncio.Task[None] | None = None
         self._closed = False
-        self._calls: dict[str, _CallCursor] = {}
+        self._calls: OrderedDict[str, _CallCursor] = OrderedDict()
         self._written = self._dropped = self._rejected = self._retries = 0
         self._last_error: str | None = None
         self._failing = False
@@ -190,16 +180,8 @@ class CallRecorder:
             "caller": None if caller is None else clean_name(caller, 64),
             "started_at": at,
         }
-        self._calls.setdefault(call_id, _CallCursor())
-
-        async def write(conn: AsyncConnection) -> None:
-            if version is not None:
-                row["agent_version_id"] = await _agent_version_id(conn, version, at)
-            updates = {k: v for k, v in row.items() if k != "id"}
-            stmt = _insert(conn, Call.__table__).values(row)
-            await conn.execute(stmt.on_conflict_do_update(index_elements=["id"], set_=updates))
-
-        self._enqueue(f"call {call_id} started", write)
+        self._cursor(call_id)
+        self._enqueue(f"call {call_id} started", writes.call_started(row, version))
 
     async def record(
         self,
@@ -225,8 +207,7 @@ class CallRecorder:
             f"call {call_id}: step must be a whole number >= 0, got {step!r}",
         ):
             return
-        cursor = self._calls.setdefault(call_id, _CallCursor())
-        step = self._step_for(cursor, events, caller_text, step)
+        step = self._step_for(self._cursor(call_id), events, caller_text, step)
         rows = build_step(
             call_id,
             step,
@@ -237,7 +218,7 @@ class CallRecorder:
             metrics=metrics,
         )
         self._rejected += rows.skipped
-        self._enqueue(f"call {call_id} step {step}", _step_writer(rows))
+        self._enqueue(f"call {call_id} step {step}", writes.step(rows))
 
     async def call_ended(
         self,
@@ -262,13 +243,7 @@ class CallRecorder:
                 "sentiment_method": clean_name(sentiment.method, 32),
             }
         why = None if reason is None else clean_text(reason)
-        self._calls.pop(call_id, None)
-
-        async def write(conn: AsyncConnection) -> None:
-            await _ensure_call(conn, call_id, None, at)
-            await _end_call(conn, call_id, outcome, why, at, extra, overwrite=True)
-
-        self._enqueue(f"call {call_id} ended", write)
+        self._enqueue(f"call {call_id} ended", writes.call_ended(call_id, outcome, why, at, extra))
 
     async def add_recording(
         self,
@@ -281,21 +256,14 @@ class CallRecorder:
         """Queue the call's recording (a WAV path); the same path is kept once."""
         if not self._valid(call_id):
             return
-        created = self.clock()
         row = {
             "call_id": call_id,
             "path": clean_text(path, 1024),
             "duration_s": duration_s,
             "sample_rate": sample_rate,
-            "created_at": created,
+            "created_at": self.clock(),
         }
-
-        async def write(conn: AsyncConnection) -> None:
-            await _ensure_call(conn, call_id, None, created)
-            stmt = _insert(conn, Recording.__table__).values(row)
-            await conn.execute(stmt.on_conflict_do_nothing(index_elements=["call_id", "path"]))
-
-        self._enqueue(f"call {call_id} recording", write)
+        self._enqueue(f"call {call_id} recording", writes.recording(row))
 
     # --- waiting and shutting down -------------------------------------------
 
@@ -360,6 +328,14 @@ class CallRecorder:
             for t in times
         )
 
+    def _cursor(self, call_id: str) -> _CallCursor:
+        """The call's step counter; the least recently used are forgotten."""
+        cursor = self._calls.pop(call_id, None) or _CallCursor()
+        self._calls[call_id] = cursor
+        while len(self._calls) > TRACKED_CALLS:
+            self._calls.popitem(last=False)
+        return cursor
+
     def _step_for(
         self,
         cursor: _CallCursor,
@@ -409,7 +385,7 @@ class CallRecorder:
                     log.warning("database reachable again; %d writes queued", len(self._queue))
                 continue
             self._last_error = f"{pending.description}: {type(error).__name__}: {error}"
-            if not _transient(error):
+            if not writes.is_transient(error):
                 log.error("dropped a write that cannot succeed: %s", self._last_error)
                 self._queue.popleft()
                 self._dropped += 1
@@ -440,140 +416,11 @@ class CallRecorder:
         return None
 
 
-#: SQLSTATE classes worth retrying: connection exception, transaction rollback
-#: (serialization, deadlock), insufficient resources, operator intervention
-#: (server shutting down or starting), system error.
-_TRANSIENT_SQLSTATE_CLASSES = ("08", "40", "53", "57", "58")
-
-
-def _sqlstate(exc: BaseException) -> str | None:
-    for err in (exc, getattr(exc, "orig", None), getattr(exc, "__cause__", None)):
-        while err is not None:
-            code = getattr(err, "sqlstate", None) or getattr(err, "pgcode", None)
-            if isinstance(code, str) and len(code) == 5:
-                return code
-            err = err.__cause__
-    return None
-
-
-def _transient(exc: Exception) -> bool:
-    """Whether retrying may succeed: connection and availability errors, not
-    constraint, data or bind errors (those would fail forever). PostgreSQL's
-    SQLSTATE decides when the server sent one."""
-    if getattr(exc, "connection_invalidated", False):
-        return True
-    code = _sqlstate(exc)
-    if code is not None:
-        return code[:2] in _TRANSIENT_SQLSTATE_CLASSES
-    if isinstance(exc, IntegrityError | DataError | ProgrammingError):
-        return False
-    if isinstance(exc, StatementError) and not isinstance(exc, DBAPIError):
-        return False
-    return not isinstance(exc, ValueError | TypeError | KeyError)
-
-
 def _fingerprint(events: Sequence[CallEvent], caller_text: str | None) -> str:
     payload = json.dumps(
         [caller_text, [e.as_dict() for e in events]], sort_keys=True, default=str
     ).encode()
     return hashlib.sha256(payload).hexdigest()
-
-
-def _insert(conn: AsyncConnection, table: Any) -> Any:
-    """The dialect's INSERT, which has on_conflict_do_nothing/do_update."""
-    if conn.dialect.name == "postgresql":
-        return pg_insert(table)
-    return sqlite_insert(table)
-
-
-async def _insert_ignore(conn: AsyncConnection, table: Any, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        stmt = _insert(conn, table).on_conflict_do_nothing(
-            index_elements=["call_id", "step", "seq"]
-        )
-        await conn.execute(stmt, rows)
-
-
-async def _agent_version_id(conn: AsyncConnection, version: AgentVersion, at: datetime) -> int:
-    table = Agent.__table__
-    stmt = _insert(conn, table).values(
-        graph_id=clean_name(version.graph_id),
-        name=None if version.name is None else clean_name(version.name, 256),
-        file_path=version.file_path,
-        git_commit=version.git_commit,
-        content_hash=version.content_hash,
-        first_seen_at=at,
-    )
-    await conn.execute(stmt.on_conflict_do_nothing(index_elements=["graph_id", "content_hash"]))
-    found = await conn.execute(
-        select(Agent.id).where(
-            Agent.graph_id == clean_name(version.graph_id),
-            Agent.content_hash == version.content_hash,
-        )
-    )
-    return int(found.scalar_one())
-
-
-async def _ensure_call(
-    conn: AsyncConnection, call_id: str, agent: str | None, at: datetime
-) -> None:
-    """A minimal call row when `call_started` was never written, so a step's
-    rows are kept; a later `call_started` fills it in."""
-    stmt = _insert(conn, Call.__table__).values(
-        id=call_id, agent=agent or "unknown", direction="inbound", transport="text", started_at=at
-    )
-    await conn.execute(stmt.on_conflict_do_nothing(index_elements=["id"]))
-
-
-async def _end_call(
-    conn: AsyncConnection,
-    call_id: str,
-    outcome: str,
-    reason: str | None,
-    ended_at: datetime,
-    extra: dict[str, Any],
-    *,
-    overwrite: bool,
-) -> None:
-    found = await conn.execute(
-        select(Call.started_at, Call.ended_at).where(Call.id == call_id).with_for_update()
-    )
-    started, ended = found.one()
-    if ended is not None and not overwrite:
-        ended_at = ended
-    duration = max(0.0, (ended_at - started).total_seconds())
-    await conn.execute(
-        update(Call)
-        .where(Call.id == call_id)
-        .values(
-            outcome=outcome,
-            outcome_reason=reason,
-            ended_at=ended_at,
-            duration_s=duration,
-            **extra,
-        )
-    )
-
-
-def _step_writer(rows: StepRows) -> Write:
-    async def write(conn: AsyncConnection) -> None:
-        await _ensure_call(conn, rows.call_id, rows.agent, rows.at)
-        await _insert_ignore(conn, Turn.__table__, rows.turns)
-        await _insert_ignore(conn, NodeVisit.__table__, rows.visits)
-        await _insert_ignore(conn, ToolCall.__table__, rows.tools)
-        await _insert_ignore(conn, IntentRecord.__table__, rows.intents)
-        for message_id, heard in rows.heard:
-            await conn.execute(
-                update(Turn)
-                .where(Turn.call_id == rows.call_id, Turn.message_id == message_id)
-                .values(interrupted=True, heard_text=heard)
-            )
-        if rows.outcome is not None:
-            outcome, reason = rows.outcome
-            at = rows.ended_at or rows.at
-            await _end_call(conn, rows.call_id, outcome, reason, at, {}, overwrite=False)
-
-    return write
 
 
 async def record_session_turn(

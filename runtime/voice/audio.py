@@ -144,10 +144,14 @@ class Resampler:
         self.from_rate = from_rate
         self.to_rate = to_rate
         self._passthrough = from_rate == to_rate
+        # vr=True: soxr's variable-rate engine releases output on every chunk
+        # (the fixed-rate one holds ~60 ms back, then bursts), at ~2 samples delay.
         self._stream = (
             None
             if self._passthrough
-            else soxr.ResampleStream(from_rate, to_rate, 1, dtype="float32", quality=quality)
+            else soxr.ResampleStream(
+                from_rate, to_rate, 1, dtype="float32", quality=quality, vr=True
+            )
         )
         self._carry = b""
 

@@ -30,9 +30,18 @@ def _segmenter() -> tuple[pysbd.Segmenter, threading.Lock]:
 
 
 def _segments(text: str) -> list[str]:
+    """pySBD's segments, merged where it split without whitespace between
+    them ("Dr.." -> one), so that sentences joined by spaces give the text."""
     segmenter, lock = _segmenter()
     with lock:
-        return [str(s) for s in segmenter.segment(text)]
+        raw = [str(s) for s in segmenter.segment(text)]
+    out: list[str] = []
+    for segment in raw:
+        if out and not out[-1][-1:].isspace() and not segment[:1].isspace():
+            out[-1] += segment
+        else:
+            out.append(segment)
+    return out
 
 
 def split_sentences(text: str) -> list[str]:

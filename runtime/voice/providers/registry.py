@@ -49,7 +49,10 @@ def _whisper(settings: VoiceSettings) -> STTProvider:
 def _espeak(settings: VoiceSettings) -> TTSProvider:
     from runtime.voice.providers.espeak_tts import EspeakTTS
 
-    return EspeakTTS(voice=settings.voice)
+    # A voice the graph picked for another TTS (an ElevenLabs voice id, say)
+    # means nothing to eSpeak: an offline override speaks with the default.
+    own_voice = _normalise(settings.tts) == "espeak"
+    return EspeakTTS(voice=settings.voice if own_voice else None)
 
 
 _STT: dict[str, STTFactory] = {"whisper": _whisper}
@@ -122,26 +125,21 @@ def _resolve(kind: str, name: str, table: dict[str, _Factory], env: str) -> _Fac
 
 def make_stt(settings: VoiceSettings | None = None) -> STTProvider:
     """The STT provider named by $SWITCHBOARD_STT, else `settings.stt`
-    (default whisper). Unknown or unusable names raise `ProviderConfigError`."""
+    (default whisper). The factory gets the graph's settings unchanged.
+    Unknown or unusable names raise `ProviderConfigError`."""
     settings = settings or VoiceSettings()
     name = os.environ.get(ENV_STT, "").strip() or settings.stt
-    factory = _resolve("stt", name, _STT, ENV_STT)
-    if _normalise(name) != _normalise(settings.stt):
-        settings = settings.model_copy(update={"stt": _normalise(name)})
-    return factory(settings)
+    return _resolve("stt", name, _STT, ENV_STT)(settings)
 
 
 def make_tts(settings: VoiceSettings | None = None) -> TTSProvider:
     """The TTS provider named by $SWITCHBOARD_TTS, else `settings.tts`
-    (default espeak). When the environment swaps the graph's provider, the
-    graph's `voice` (meant for that provider) is dropped and the new one uses
-    its default voice. Unknown or unusable names raise `ProviderConfigError`."""
+    (default espeak). The factory gets the graph's settings unchanged, so
+    `settings.tts` tells it whether `settings.voice` was chosen for it.
+    Unknown or unusable names raise `ProviderConfigError`."""
     settings = settings or VoiceSettings()
     name = os.environ.get(ENV_TTS, "").strip() or settings.tts
-    factory = _resolve("tts", name, _TTS, ENV_TTS)
-    if _normalise(name) != _normalise(settings.tts):
-        settings = settings.model_copy(update={"tts": _normalise(name), "voice": None})
-    return factory(settings)
+    return _resolve("tts", name, _TTS, ENV_TTS)(settings)
 
 
 def make_vad() -> VAD:

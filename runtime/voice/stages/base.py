@@ -52,7 +52,7 @@ class PipelineConfig:
     vad_start_ms: float = 60.0
     #: Non-speech needed before the VAD reports the end of a speech segment.
     vad_stop_ms: float = 240.0
-    stt_timeout_s: float = 8.0
+    stt_timeout_s: float = 10.0
     tts_timeout_s: float = 8.0
     #: A graph step (tools and LLM included) taking longer is abandoned at its
     #: last checkpoint and the fallback line is said.

@@ -5,7 +5,9 @@ detector runs in a worker thread (one batch per incoming frame). Onset needs
 `vad_start_ms` of speech and the end of a segment `vad_stop_ms` of non-speech
 (hysteresis between the start and stop thresholds). Event times
 (`SpeechStartedFrame.onset_ms`, `SpeechStoppedFrame.end_ms`) are positions in
-the caller's audio stream, in ms since the call's first audio frame.
+the caller's audio stream, in ms since the call's first audio frame. If the
+audio stops coming during speech, the segment ends after `vad_stop_ms` on
+the clock.
 """
 
 from __future__ import annotations
@@ -74,6 +76,21 @@ class VADStage(Stage):
             self._position_ms += self._chunk_ms
             for event in events:
                 await self.push(event)
+
+    def wait_timeout_s(self) -> float | None:
+        # Speech with no audio after it (a client that stops streaming when
+        # the caller stops talking) still ends, by the clock.
+        return self.shared.config.vad_stop_ms / 1000.0 if self.in_speech else None
+
+    async def on_timeout(self) -> None:
+        if self.in_speech:
+            self.in_speech = False
+            self._speech_run_ms = self._silence_run_ms = 0.0
+            end = self._position_ms + self._buffered_ms()
+            await self.push(SpeechStoppedFrame(end_ms=end, ts_ms=self.shared.clock()))
+
+    def _buffered_ms(self) -> float:
+        return 1000.0 * len(self._buffer) / SAMPLE_WIDTH / self.vad.sample_rate
 
     async def _probabilities(self, chunks: list[bytes]) -> list[float]:
         try:

@@ -264,13 +264,26 @@ async def test_steps_of_a_call_never_started_are_kept(
         "tool crashed",
         30.0,
     )
-    # call_started arriving late fills in what the steps did not know.
+    # call_started arriving late fills in what the steps did not know, and an
+    # earlier start time wins over the step's.
     await recorder.call_started(
-        "orphan", agent="a", transport="twilio", caller="+15550001111", started_at=T0
+        "orphan",
+        agent="a",
+        transport="twilio",
+        caller="+15550001111",
+        started_at=T0 - timedelta(seconds=5),
+    )
+    await recorder.call_started(
+        "orphan",
+        agent="a",
+        transport="twilio",
+        caller="+15550001111",
+        started_at=T0 + timedelta(hours=1),
     )
     assert await recorder.flush(timeout=60)
     call = await call_row(engine, "orphan")
     assert (call.transport, call.caller, call.outcome) == ("twilio", "+15550001111", "failed")
+    assert call.started_at == T0 - timedelta(seconds=5)
 
 
 async def test_bad_input_is_logged_and_counted_never_raised(
@@ -440,9 +453,10 @@ async def test_a_write_that_can_never_succeed_is_dropped_not_retried(
     assert (await counts(engine))["turns"] == 2
 
 
-async def test_close_reports_writes_it_could_not_make(tmp_path: Path) -> None:
+async def test_close_reports_writes_it_could_not_make() -> None:
     sleep = FakeSleep()
-    rec = CallRecorder.from_url(f"sqlite:///{tmp_path / 'missing' / 'calls.db'}", sleep=sleep)
+    # Nothing listens on port 1: every connection is refused at once.
+    rec = CallRecorder.from_url("postgresql://u@127.0.0.1:1/db", sleep=sleep)
     await rec.call_started("c1", agent="a")
     await sleep.reached(2)
     # The database never comes back: close gives up after its timeout.

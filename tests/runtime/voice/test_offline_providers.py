@@ -346,12 +346,14 @@ def test_environment_overrides_the_graph(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setattr(registry, "_TTS", dict(registry._TTS))
     registry.register_tts("Fake-Voice", factory)
     monkeypatch.setenv(registry.ENV_TTS, "fake-voice")
-    settings = VoiceSettings(tts="espeak", voice="en-us", language="de")
+    settings = VoiceSettings(tts="espeak", voice="x")
     assert registry.make_tts(settings).name == "fake"
-    # The graph's voice was chosen for eSpeak: the swapped-in provider gets its own default.
-    assert made == [VoiceSettings(tts="fake_voice", voice=None, language="de")]
-    registry.make_tts(VoiceSettings(tts="fake-voice", voice="v1"))
-    assert made[-1].voice == "v1"
+    assert made == [settings]
+    # Offline override of a cloud voice: eSpeak ignores the other vendor's voice id.
+    monkeypatch.setenv(registry.ENV_TTS, "espeak")
+    cloud = VoiceSettings(tts="elevenlabs", voice="JBFqnCBsd6RMkjVDRZzb")
+    offline = registry.make_tts(cloud)
+    assert isinstance(offline, EspeakTTS) and offline.voice == espeak_tts.DEFAULT_VOICE
     monkeypatch.setenv(registry.ENV_TTS, "nobody")
     with pytest.raises(
         ProviderConfigError, match=r"unknown TTS provider 'nobody'.*known: .*espeak"

@@ -1,0 +1,200 @@
+"""The SQL of each recorder write, as idempotent statements.
+
+Every row has a natural key and goes in with INSERT .. ON CONFLICT (PostgreSQL
+and SQLite dialect inserts), so running a write again (a retry after an
+outage, the same step recorded twice, or by another worker) changes nothing
+that is already there. Each write runs in one transaction the recorder opens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import case, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, ProgrammingError, StatementError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from runtime.db.agent_version import AgentVersion
+from runtime.db.models import Agent, Call, IntentRecord, NodeVisit, Recording, ToolCall, Turn
+from runtime.db.rows import StepRows, clean_name
+
+Write = Callable[[AsyncConnection], Awaitable[None]]
+
+#: SQLSTATE classes worth retrying: connection exception, transaction rollback
+#: (serialization, deadlock), insufficient resources, operator intervention
+#: (server shutting down or starting), system error.
+_TRANSIENT_SQLSTATE_CLASSES = ("08", "40", "53", "57", "58")
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    for err in (exc, getattr(exc, "orig", None), getattr(exc, "__cause__", None)):
+        while err is not None:
+            code = getattr(err, "sqlstate", None) or getattr(err, "pgcode", None)
+            if isinstance(code, str) and len(code) == 5:
+                return code
+            err = err.__cause__
+    return None
+
+
+def is_transient(exc: Exception) -> bool:
+    """Whether retrying may succeed: connection and availability errors, not
+    constraint, data or bind errors (those would fail forever). PostgreSQL's
+    SQLSTATE decides when the server sent one."""
+    if getattr(exc, "connection_invalidated", False):
+        return True
+    code = _sqlstate(exc)
+    if code is not None:
+        return code[:2] in _TRANSIENT_SQLSTATE_CLASSES
+    if isinstance(exc, IntegrityError | DataError | ProgrammingError):
+        return False
+    if isinstance(exc, StatementError) and not isinstance(exc, DBAPIError):
+        return False
+    return not isinstance(exc, ValueError | TypeError | KeyError)
+
+
+def _insert(conn: AsyncConnection, table: Any) -> Any:
+    """The dialect's INSERT, which has on_conflict_do_nothing/do_update."""
+    if conn.dialect.name == "postgresql":
+        return pg_insert(table)
+    return sqlite_insert(table)
+
+
+async def _insert_ignore(conn: AsyncConnection, table: Any, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        stmt = _insert(conn, table).on_conflict_do_nothing(
+            index_elements=["call_id", "step", "seq"]
+        )
+        await conn.execute(stmt, rows)
+
+
+async def _agent_version_id(conn: AsyncConnection, version: AgentVersion, at: datetime) -> int:
+    table = Agent.__table__
+    stmt = _insert(conn, table).values(
+        graph_id=clean_name(version.graph_id),
+        name=None if version.name is None else clean_name(version.name, 256),
+        file_path=version.file_path,
+        git_commit=version.git_commit,
+        content_hash=version.content_hash,
+        first_seen_at=at,
+    )
+    await conn.execute(stmt.on_conflict_do_nothing(index_elements=["graph_id", "content_hash"]))
+    found = await conn.execute(
+        select(Agent.id).where(
+            Agent.graph_id == clean_name(version.graph_id),
+            Agent.content_hash == version.content_hash,
+        )
+    )
+    return int(found.scalar_one())
+
+
+async def _ensure_call(
+    conn: AsyncConnection, call_id: str, agent: str | None, at: datetime
+) -> None:
+    """A minimal call row when `call_started` was never written, so a step's
+    rows are kept; a later `call_started` fills it in."""
+    stmt = _insert(conn, Call.__table__).values(
+        id=call_id, agent=agent or "unknown", direction="inbound", transport="text", started_at=at
+    )
+    await conn.execute(stmt.on_conflict_do_nothing(index_elements=["id"]))
+
+
+async def _end_call(
+    conn: AsyncConnection,
+    call_id: str,
+    outcome: str,
+    reason: str | None,
+    ended_at: datetime,
+    extra: dict[str, Any],
+    *,
+    overwrite: bool,
+) -> None:
+    found = await conn.execute(
+        select(Call.started_at, Call.ended_at).where(Call.id == call_id).with_for_update()
+    )
+    started, ended = found.one()
+    if ended is not None and not overwrite:
+        ended_at = ended
+    duration = max(0.0, (ended_at - started).total_seconds())
+    await conn.execute(
+        update(Call)
+        .where(Call.id == call_id)
+        .values(
+            outcome=outcome,
+            outcome_reason=reason,
+            ended_at=ended_at,
+            duration_s=duration,
+            **extra,
+        )
+    )
+
+
+def step(rows: StepRows) -> Write:
+    """Write one step: its turns, visits, tool calls, intents, barge-in cuts
+    and, when the call ended in it, the outcome (an earlier end time is kept)."""
+
+    async def write(conn: AsyncConnection) -> None:
+        await _ensure_call(conn, rows.call_id, rows.agent, rows.at)
+        await _insert_ignore(conn, Turn.__table__, rows.turns)
+        await _insert_ignore(conn, NodeVisit.__table__, rows.visits)
+        await _insert_ignore(conn, ToolCall.__table__, rows.tools)
+        await _insert_ignore(conn, IntentRecord.__table__, rows.intents)
+        for message_id, heard in rows.heard:
+            await conn.execute(
+                update(Turn)
+                .where(Turn.call_id == rows.call_id, Turn.message_id == message_id)
+                .values(interrupted=True, heard_text=heard)
+            )
+        if rows.outcome is not None:
+            outcome, reason = rows.outcome
+            at = rows.ended_at or rows.at
+            await _end_call(conn, rows.call_id, outcome, reason, at, {}, overwrite=False)
+
+    return write
+
+
+def call_started(row: dict[str, Any], version: AgentVersion | None) -> Write:
+    """Upsert the call row (descriptive fields updated, earliest start kept)
+    and its agent version."""
+
+    async def write(conn: AsyncConnection) -> None:
+        values = dict(row)
+        if version is not None:
+            values["agent_version_id"] = await _agent_version_id(conn, version, row["started_at"])
+        stmt = _insert(conn, Call.__table__).values(values)
+        updates: dict[str, Any] = {k: v for k, v in values.items() if k not in ("id", "started_at")}
+        # A call started twice (or first seen through one of its steps) keeps
+        # its earliest start.
+        updates["started_at"] = case(
+            (Call.started_at <= stmt.excluded.started_at, Call.started_at),
+            else_=stmt.excluded.started_at,
+        )
+        await conn.execute(stmt.on_conflict_do_update(index_elements=["id"], set_=updates))
+
+    return write
+
+
+def call_ended(
+    call_id: str, outcome: str, reason: str | None, ended_at: datetime, extra: dict[str, Any]
+) -> Write:
+    """Set the call's outcome, end time, duration (and `extra` columns)."""
+
+    async def write(conn: AsyncConnection) -> None:
+        await _ensure_call(conn, call_id, None, ended_at)
+        await _end_call(conn, call_id, outcome, reason, ended_at, extra, overwrite=True)
+
+    return write
+
+
+def recording(row: dict[str, Any]) -> Write:
+    """Add the call's recording once per path."""
+
+    async def write(conn: AsyncConnection) -> None:
+        await _ensure_call(conn, row["call_id"], None, row["created_at"])
+        stmt = _insert(conn, Recording.__table__).values(row)
+        await conn.execute(stmt.on_conflict_do_nothing(index_elements=["call_id", "path"]))
+
+    return write
