@@ -340,7 +340,12 @@ def demo(
 
 
 #: Modules that add their commands to `app` when imported (one per feature).
-COMMAND_MODULES: tuple[str, ...] = ("runtime.db.cli", "runtime.intents.cli", "runtime.voice.cli")
+COMMAND_MODULES: tuple[str, ...] = (
+    "runtime.db.cli",
+    "runtime.intents.cli",
+    "runtime.voice.cli",
+    "runtime.service.cli",
+)
 for _module in COMMAND_MODULES:
     importlib.import_module(_module)
 

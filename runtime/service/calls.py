@@ -88,7 +88,7 @@ class ObservedSession(CallSession):
 
     observer: CallObserver | None = field(default=None, kw_only=True)
 
-    async def stream_start(self) -> AsyncIterator[CallEvent]:  # type: ignore[override]
+    async def stream_start(self) -> AsyncIterator[CallEvent]:
         async for event in self._observe(super().stream_start(), None):
             yield event
 
@@ -230,9 +230,7 @@ class CallService:
             self._agents[graph_id] = found
             return found
 
-    def session(
-        self, agent: _Agent, call_id: str, *, caller: str | None = None
-    ) -> ObservedSession:
+    def session(self, agent: _Agent, call_id: str, *, caller: str | None = None) -> ObservedSession:
         """A session of call `call_id` on `agent` that publishes and records."""
         return ObservedSession(
             compiled=agent.compiled,

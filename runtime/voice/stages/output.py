@@ -32,7 +32,7 @@ from runtime.voice.frames import (
 )
 from runtime.voice.sentences import first_words, word_count
 from runtime.voice.stages.base import CallShared, Stage
-from runtime.voice.transport import Transport
+from runtime.voice.transport import Transport, TransportClosed
 
 #: Speech length assumed per word for a sentence whose audio is not all
 #: synthesized yet (about 170 words per minute).
@@ -161,6 +161,7 @@ class OutputStage(Stage):
         #: The frame being played and the index of its next piece.
         self._playing: tuple[AgentAudioFrame, list[bytes], int] | None = None
         self.end_reason: str | None = None
+        self._gone = False
 
     async def process(self, frame: Frame) -> None:
         if isinstance(frame, AgentAudioFrame):
@@ -197,17 +198,22 @@ class OutputStage(Stage):
             audio_ms = 1000.0 * duration_s(piece, frame.sample_rate) / shared.config.speed
             now = shared.clock()
             start = max(shared.play_until, now) if piece else now
-            if piece:
-                await self.transport.play(
-                    AgentAudioFrame(
-                        pcm=piece,
-                        sample_rate=frame.sample_rate,
-                        message_id=frame.message_id,
-                        text=frame.text,
-                        last_of_text=last,
-                        ts_ms=now,
+            if piece and not self._gone:
+                try:
+                    await self.transport.play(
+                        AgentAudioFrame(
+                            pcm=piece,
+                            sample_rate=frame.sample_rate,
+                            message_id=frame.message_id,
+                            text=frame.text,
+                            last_of_text=last,
+                            ts_ms=now,
+                        )
                     )
-                )
+                except TransportClosed:
+                    # The caller is gone; the reader ends the call. Keep
+                    # pacing so the heard-accounting stays true to time.
+                    self._gone = True
                 if epoch != shared.epoch:
                     return  # flush() accounted this piece as not heard
                 shared.metrics.audio_out()

@@ -62,8 +62,10 @@ def test_json_events_and_a_wav_caller_turn(tmp_path: Path) -> None:
     write_wav(wav_in, resample(asyncio.run(render()), voice.sample_rate, 16000), 16000)
     result = runner.invoke(
         app,
-        ["call", GRAPH, "--say", "what are your opening hours", "--wav-in", str(wav_in)]
-        + ["--fast", "--json"],
+        [
+            *("call", GRAPH, "--say", "what are your opening hours"),
+            *("--wav-in", str(wav_in), "--fast", "--json"),
+        ],
     )
     assert result.exit_code == 0, result.output
     events = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]

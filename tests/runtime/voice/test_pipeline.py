@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from runtime.voice.local import CallerLine
+from tests.runtime.voice.fakes import FakeTTS
 from tests.runtime.voice.voicecalls import voice_call
 
 pytestmark = pytest.mark.looptime
@@ -104,3 +105,26 @@ async def test_noise_without_words_is_not_a_turn() -> None:
     )
     assert not call.report.of_type("caller")
     assert call.report.outcome == "abandoned"  # the caller hung up after the script
+
+
+async def test_tts_audio_at_another_rate_is_resampled_for_the_transport() -> None:
+    call = await voice_call(FLOW, [CallerLine("Ana")], tts=FakeTTS(sample_rate=22050))
+    assert call.report.outcome == "completed"
+    # 15 words of 300 ms each, now at 16 kHz (within resampler rounding).
+    assert call.played_ms() == pytest.approx(300 * 15, abs=5)
+
+
+async def test_hanging_up_mid_sentence_records_what_was_heard() -> None:
+    long_flow = FLOW.replace(
+        "Welcome to the clinic. We are open every weekday.",
+        "Welcome to the clinic. We are open every weekday from nine in the morning "
+        "until five in the afternoon.",
+    )
+    transport_wait_s = 2.0
+    call = await voice_call(long_flow, [CallerLine("Ana")], wait_timeout_s=transport_wait_s)
+    assert call.transport.gave_up
+    assert call.report.outcome == "abandoned"
+    hello = next(m for m in await call.ai_messages() if m.additional_kwargs.get("node") == "hello")
+    assert hello.additional_kwargs.get("interrupted") is True
+    # About 2 s of 300 ms words were heard: the first sentence and two more words.
+    assert hello.content == "Welcome to the clinic. We are"

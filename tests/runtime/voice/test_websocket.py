@@ -92,7 +92,8 @@ async def test_a_call_runs_over_the_websocket(base_url: str) -> None:
     for kind in ("node", "agent", "transcript", "caller", "slot", "outcome", "metrics"):
         assert kind in kinds, kind
     assert [e["text"] for e in client.of_type("caller")] == ["Ana"]
-    assert [e["text"] for e in client.of_type("agent")] == ["Hello! What is your name?", "Goodbye Ana."]
+    said = [e["text"] for e in client.of_type("agent")]
+    assert said == ["Hello! What is your name?", "Goodbye Ana."]
     assert client.of_type("outcome")[0]["outcome"] == "completed"
     # Agent audio: 16-bit PCM, all of both lines (300 ms per word at 16 kHz).
     assert len(client.audio) % 2 == 0
@@ -177,3 +178,13 @@ async def test_the_auth_hook_runs_before_the_call() -> None:
 def _at(event: dict[str, Any]) -> dict[str, Any]:
     return {"_at": event["_at"]}
 
+
+async def test_a_client_that_goes_quiet_after_speaking_still_ends_its_turn(base_url: str) -> None:
+    # No silence after the caller's words (push-to-talk style): the VAD and the
+    # turn-taking end the segment and the turn by the clock.
+    async with call(f"{base_url}/ws/call/c-6?graph=ws-test") as client:
+        await client.next_event("waiting")
+        await client.send_audio(square_wave(CODEBOOK.amplitude("Ana"), 500))
+        caller = await client.next_event("caller", timeout_s=10)
+        assert caller["text"] == "Ana"
+        assert (await client.next_event("outcome"))["outcome"] == "completed"

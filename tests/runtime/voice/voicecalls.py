@@ -52,6 +52,7 @@ async def voice_call(
     caller_word_ms: float = 250.0,
     tools: ToolRegistry | None = None,
     llm: Any = None,
+    wait_timeout_s: float = 120.0,
     **config: Any,
 ) -> VoiceCall:
     """Run one call of `flow` (graph YAML) with a scripted caller on fake
@@ -64,7 +65,9 @@ async def voice_call(
     the_tts = tts or FakeTTS()
     the_stt = stt or FakeSTT(codebook)
     transport = LocalTransport(
-        lines, caller_tts=FakeCallerTTS(codebook, word_ms=caller_word_ms), wait_timeout_s=120
+        lines,
+        caller_tts=FakeCallerTTS(codebook, word_ms=caller_word_ms),
+        wait_timeout_s=wait_timeout_s,
     )
     pipeline = VoicePipeline(
         call,
