@@ -129,7 +129,7 @@ class AgentStage(Stage):
             shared.ended = True
             await self.push(EndFrame(reason=self.outcome, ts_ms=shared.clock()))
         elif waiting is not None:
-            data = {**waiting, "turn": turn.turn}
+            data = {**waiting, "turn": turn.turn, "epoch": epoch}
             await self.push(EventFrame(type="waiting", data=data, ts_ms=shared.clock()))
 
     async def _on_event(self, event: CallEvent, epoch: int, turn: TurnMetrics) -> None:

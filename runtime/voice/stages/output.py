@@ -171,8 +171,12 @@ class OutputStage(Stage):
             self.ledger.prune(self.shared.clock())
             data = dict(frame.data)
             turn = data.pop("turn", None)
+            epoch = data.pop("epoch", None)
             await self.shared.emit_metrics(turn if isinstance(turn, int) else None)
-            await self.shared.emit("waiting", data)
+            if epoch is None or epoch == self.shared.epoch:
+                # (A step interrupted by a barge-in does not announce it: the
+                # caller has the floor and the next step will.)
+                await self.shared.emit("waiting", data)
         elif isinstance(frame, EventFrame):
             await self.shared.emit(frame.type, dict(frame.data))
         elif isinstance(frame, MetricsFrame):

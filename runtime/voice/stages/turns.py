@@ -6,7 +6,8 @@ caller speech over the agent becomes a barge-in.
   coming), once every segment's final transcript is in; the finals joined are
   the turn's text (`UserTurnFrame`). An empty turn (noise) is dropped; a turn
   whose recognition failed becomes `EventFrame("stt_error")` so the agent says
-  the fallback line.
+  the fallback line. After an empty turn an idle agent re-announces
+  `waiting`, so a client always hears `waiting` or `hangup` after its turn.
 - Speech that starts while the agent is active (working on or speaking a
   reply) is a barge-in candidate. It interrupts once it has lasted
   `barge_in_min_speech_ms` of audio, or once an interim transcript has
@@ -189,3 +190,6 @@ class TurnStage(Stage):
         elif failure is not None:
             self.shared.metrics.open_turn(None, self._last_end_clock)
             await self.push(EventFrame(type="stt_error", data={"error": failure}, ts_ms=now))
+        elif not self.shared.agent_active():
+            # Nothing was recognised (noise): the agent still listens.
+            await self.shared.emit("waiting", {"reason": "no speech recognised"})

@@ -94,10 +94,14 @@ def test_websocket_refuses_bad_tokens_with_4401(
     client: TestClient, operator_headers: dict[str, str]
 ) -> None:
     first = client.post(
-        "/api/calls", json={"agent": "front-desk", "transport": "websocket"}, headers=operator_headers
+        "/api/calls",
+        json={"agent": "front-desk", "transport": "websocket"},
+        headers=operator_headers,
     ).json()
     second = client.post(
-        "/api/calls", json={"agent": "front-desk", "transport": "websocket"}, headers=operator_headers
+        "/api/calls",
+        json={"agent": "front-desk", "transport": "websocket"},
+        headers=operator_headers,
     ).json()
     for url in [
         f"/ws/call/{first['call_id']}",

@@ -122,7 +122,7 @@ async def test_barge_in_over_the_websocket_cuts_the_agent_short(
         onset = sent[0] - 0.02 + onset_s(interruption)
         await client.send_audio(SILENCE_1S + SILENCE_1S[:6400], realtime=True)
         barge = await client.next_event("barge_in", timeout_s=30)
-        await client.next_event("waiting", timeout_s=120)
+        await client.next_event("waiting", timeout_s=120)  # after the caller's new turn
         await client.ws.send('{"type": "hangup"}')
         await client.wait_closed()
     assert 0 < barge["onset_to_stop_ms"] <= GENEROUS_STOP_MS
