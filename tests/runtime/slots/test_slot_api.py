@@ -46,3 +46,10 @@ def test_every_schema_kind_is_handled() -> None:
     }  # fmt: skip
     for kind in SLOT_KINDS:
         extract(kind, "hello", now=NOW, choices=["a", "b"])  # type: ignore[arg-type]
+
+
+def test_text_slot_drops_punctuation_added_by_speech_to_text() -> None:
+    from datetime import datetime
+
+    result = extract("text", "Maria Garcia.", now=datetime(2026, 11, 25))
+    assert result is not None and result.value == "Maria Garcia"
