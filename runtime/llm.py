@@ -16,6 +16,7 @@ graph id so transcripts can drop them and other agents never see them.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -216,8 +217,25 @@ async def stream_reply(
     full: AIMessageChunk | None = None
     stream = model.astream(list(messages))
     try:
-        async for chunk in stream:
-            if not isinstance(chunk, AIMessageChunk):
+        async for item in stream:
+            # Models without real streaming yield one whole AIMessage.
+            if isinstance(item, AIMessageChunk):
+                chunk = item
+            elif isinstance(item, AIMessage):
+                chunk = AIMessageChunk(
+                    content=item.content,
+                    tool_call_chunks=[
+                        {
+                            "name": c["name"],
+                            "args": json.dumps(c["args"]),
+                            "id": c["id"],
+                            "index": i,
+                        }
+                        for i, c in enumerate(item.tool_calls)
+                    ],
+                    response_metadata=item.response_metadata,
+                )
+            else:
                 continue
             text = chunk_text(chunk)
             if text:

@@ -320,3 +320,18 @@ def test_factory_builds_llm_sets_with_fallback() -> None:
     assert isinstance(made, LLMIntentSet)
     assert made.settings.model == "x" and made.threshold == 0.5
     assert built == [(INTENTS, 0.5)] and isinstance(made.fallback, FixedMatcher)
+
+
+async def test_stream_reply_accepts_a_model_that_does_not_stream() -> None:
+    from langchain_core.language_models.fake_chat_models import FakeMessagesListChatModel
+    from langchain_core.messages import AIMessage
+
+    from runtime.llm import stream_reply
+
+    reply = AIMessage(content="hello", tool_calls=[{"name": "t", "args": {"a": 1}, "id": "c1"}])
+    model = FakeMessagesListChatModel(responses=[reply])
+    tokens: list[str] = []
+    got = await stream_reply(model, [], tokens.append)
+    assert got.content == "hello"
+    assert "".join(tokens) == "hello"
+    assert [(c["name"], c["args"]) for c in got.tool_calls] == [("t", {"a": 1})]
