@@ -72,7 +72,10 @@ def document_targets(node: Any) -> dict[str, str]:
     kind = node.get("type")
     if kind in ("say", "collect", "tool"):
         put("next", node.get("next"))
-        put("on_fail" if kind == "collect" else "on_error", node.get(_ALT_EXIT[kind]))
+        if kind == "collect":
+            put("on_fail", node.get("on_fail"))
+        if kind == "tool":
+            put("on_error", node.get("on_error"))
     elif kind == "route":
         for name, intent in _items(node.get("intents")):
             put(f"intent:{name}", intent.get("next") if isinstance(intent, Mapping) else None)
@@ -91,9 +94,6 @@ def document_targets(node: Any) -> dict[str, str]:
     elif kind == "return":
         put("otherwise", node.get("otherwise"))
     return out
-
-
-_ALT_EXIT = {"say": "-", "collect": "on_fail", "tool": "on_error"}
 
 
 def _items(value: Any) -> list[tuple[str, Any]]:
