@@ -3,7 +3,8 @@
 Prints one JSON object: model load time, intent-set preparation time, held-out
 top-1 accuracy, routed accuracy (above threshold and right), out-of-scope
 rejection, and per-turn latency (p50/p99, cache off so every turn runs the model;
-plus the lexical fast path). Run: `python benchmarks/intents_quality.py`.
+plus the lexical fast path). Run: `switchboard bench intents_quality` or
+`python benchmarks/intents_quality.py`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import platform
 import statistics
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -23,9 +25,12 @@ from runtime.intents.evaluation import evaluate, load_sets
 
 HELDOUT = Path(__file__).resolve().parent.parent / "tests/runtime/intents/heldout_intents.yaml"
 ROUNDS = 3
+DESCRIPTION = "Embedded intent classifier: held-out accuracy, rejection and per-turn latency"
 
 
-def main() -> None:
+def measure(rounds: int = ROUNDS) -> dict[str, Any]:
+    """The report: quality on the held-out set and latency over `rounds`
+    passes (blocking; run it in a worker thread from async code)."""
     sets = load_sets(HELDOUT)
 
     started = time.perf_counter()
@@ -55,7 +60,7 @@ def main() -> None:
     prepare_s = time.perf_counter() - started
 
     latencies: list[float] = []
-    for _ in range(ROUNDS):
+    for _ in range(rounds):
         for text in texts:
             t0 = time.perf_counter()
             intent_set.classify_sync(text)
@@ -91,7 +96,25 @@ def main() -> None:
             for name, r in quality.sets.items()
         },
     }
-    print(json.dumps(report, indent=2))
+    return report
+
+
+async def run(settings: Any) -> dict[str, Any]:
+    """`measure()` for the bench harness (one latency pass with --quick)."""
+    import asyncio
+
+    from benchmarks.harness import Skipped
+
+    if not HELDOUT.is_file():
+        raise Skipped(f"the held-out set {HELDOUT} is not here (it ships with the tests)")
+    report = await asyncio.to_thread(measure, 1 if settings.quick else ROUNDS)
+    report.pop("machine", None)  # the harness reports the machine once
+    report["baseline"] = "the held-out floors of tests/runtime/intents (accuracy, rejection)"
+    return report
+
+
+def main() -> None:
+    print(json.dumps(measure(), indent=2))
 
 
 if __name__ == "__main__":

@@ -110,11 +110,9 @@ def edge_caption(node: Any, label: str) -> str:
         return name
     if kind == "case" and isinstance(node, Mapping):
         cases = node.get("cases")
-        try:
-            case = cases[int(name)]
-        except (TypeError, ValueError, IndexError, KeyError):
+        if not isinstance(cases, list) or not name.isdigit() or int(name) >= len(cases):
             return label
-        return _case_caption(case)
+        return _case_caption(cases[int(name)])
     return label
 
 
@@ -369,3 +367,20 @@ def canvas_changes(document: Any, state: StreamlitFlowState) -> CanvasChanges:
 def node_ids(state: StreamlitFlowState) -> Iterable[str]:
     """Ids of the nodes on a canvas state."""
     return (n.id for n in state.nodes)
+
+
+def canvas_layout_changes(
+    document: Any, state: StreamlitFlowState, *, tolerance: float = 0.5
+) -> dict[str, dict[str, float]]:
+    """Positions to write to the `layout` section: every node's canvas position
+    when any node sits elsewhere than the document places it, else {} (a graph
+    nobody moved keeps its file unchanged)."""
+    nodes = graph_nodes(document)
+    placed = document_layout(document)
+    current = {k: v for k, v in flow_positions(state).items() if k in nodes}
+    moved = any(
+        abs(p["x"] - placed[k][0]) > tolerance or abs(p["y"] - placed[k][1]) > tolerance
+        for k, p in current.items()
+        if k in placed
+    )
+    return current if moved else {}

@@ -345,6 +345,11 @@ COMMAND_MODULES: tuple[str, ...] = (
     "runtime.intents.cli",
     "runtime.voice.cli",
     "runtime.service.cli",
+    "runtime.seed_cli",
+    "builder.cli",
+    "builder.launch",
+    "benchmarks.cli",
+    "runtime.reliability_cli",
 )
 for _module in COMMAND_MODULES:
     importlib.import_module(_module)

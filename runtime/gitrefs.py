@@ -78,6 +78,14 @@ def _git(
         raise GitRefError(f"git did not answer within {timeout_s:g} s in {directory}") from None
 
 
+def run_git(
+    directory: Path, args: Sequence[str], *, stdin: bytes | None = None, timeout_s: float = 10.0
+) -> subprocess.CompletedProcess[bytes]:
+    """`git -C directory *args` with prompts off and the C locale, not raising on a
+    non-zero exit; GitRefError when git is missing or does not answer in time."""
+    return _git(directory, args, stdin=stdin, timeout_s=timeout_s)
+
+
 def _first_line(raw: bytes) -> str:
     text = raw.decode("utf-8", "replace").strip()
     return text.splitlines()[0] if text else "no message"

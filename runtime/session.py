@@ -85,12 +85,13 @@ class CallSession:
     async def hangup(self, *, interrupted: list[dict[str, str]] | None = None) -> list[CallEvent]:
         """The caller hung up: the call ends as abandoned unless already over.
         `interrupted` (as for `send`) lists agent lines the hang-up cut short."""
-        if await self.ended():
+        values, over = await self._snapshot()
+        if over:
             return []
         resume: dict[str, Any] = {"hangup": True}
         if interrupted:
             resume["interrupted"] = interrupted
-        return [e async for e in self._run(Command(resume=resume))]
+        return [e async for e in self._run(Command(resume=resume), values.get("vars", {}))]
 
     def stream_start(self) -> AsyncIterator[CallEvent]:
         root = self.compiled.root
@@ -106,15 +107,27 @@ class CallSession:
     async def stream_send(
         self, text: str, *, interrupted: list[dict[str, str]] | None = None
     ) -> AsyncIterator[CallEvent]:
-        if await self.ended():
+        values, over = await self._snapshot()
+        if over:
             raise CallEnded(f"call {self.call_id} has ended")
         resume: Any = {"text": text, "interrupted": interrupted} if interrupted else text
-        async for event in self._run(Command(resume=resume)):
+        async for event in self._run(Command(resume=resume), values.get("vars", {})):
             yield event
 
-    async def _run(self, payload: Any) -> AsyncIterator[CallEvent]:
+    async def _snapshot(self) -> tuple[dict[str, Any], bool]:
+        """(checkpointed state, call over) from one checkpoint read: a turn
+        reads the store once before it runs."""
+        snap = await self.compiled.graph.aget_state(self.config)
+        values = dict(snap.values or {})
+        return values, bool(values) and not snap.next
+
+    async def _run(
+        self, payload: Any, current_vars: Mapping[str, Any] | None = None
+    ) -> AsyncIterator[CallEvent]:
         if isinstance(payload, Mapping) and "vars" in payload:
             self._vars = dict(payload["vars"])
+        elif current_vars is not None:
+            self._vars = dict(current_vars)
         else:
             self._vars = dict((await self.state()).get("vars", {}))
         graph = self.compiled.graph

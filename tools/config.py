@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jsonschema
 from jsonschema.exceptions import SchemaError, ValidationError
@@ -51,7 +51,9 @@ from schemas.source import SourceMap, pointer
 from tools.http import HttpToolSpec, http_tool, spec_problems
 from tools.python_tools import ToolLoadError, entry_point_tools, python_tool
 from tools.registry import Tool, ToolError, ToolRegistry
-from tools.store import DemoStore
+
+if TYPE_CHECKING:
+    from tools.builtin.data import BusinessStore
 
 TOOL_NAME = re.compile(r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)*$")
 
@@ -199,7 +201,7 @@ def _collect(graphs_dir: Path | None) -> tuple[list[Tool], list[Diagnostic]]:
 
 
 def build_registry(
-    graphs_dir: str | Path | None = None, *, store: DemoStore | None = None
+    graphs_dir: str | Path | None = None, *, store: BusinessStore | None = None
 ) -> ToolRegistry:
     """Built-in tools (on `store`, default the process store), the tools declared
     in `graphs_dir` (default: the graphs directory) and the entry-point tools.

@@ -255,6 +255,32 @@ class ClientPool:
             await c.aclose()
 
 
+class RedactUrls(logging.Filter):
+    """Masks query values and user info of URLs in httpx's request log lines
+    (`HTTP Request: GET <url> ...`): a query parameter may carry a secret."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(
+            isinstance(a, httpx.URL) for a in record.args
+        ):
+            record.args = tuple(
+                _redacted_url(a) if isinstance(a, httpx.URL) else a for a in record.args
+            )
+        return True
+
+
+def _redacted_url(url: httpx.URL) -> httpx.URL:
+    params = [(k, "REDACTED") for k, _ in url.params.multi_items()]
+    return url.copy_with(userinfo=b"", params=params) if params or url.userinfo else url
+
+
+def _install_redaction() -> None:
+    httpx_log = logging.getLogger("httpx")
+    if not any(isinstance(f, RedactUrls) for f in httpx_log.filters):
+        httpx_log.addFilter(RedactUrls())
+
+
+_install_redaction()
 _DEFAULT_POOL = ClientPool()
 
 

@@ -22,7 +22,8 @@ Seeded customers (phone, account, what the demo uses them for):
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -164,6 +165,104 @@ class DemoStore:
     def refund_of_charge(self, charge_id: str) -> Refund | None:
         with self.lock:
             return next((r for r in self.refunds.values() if r.charge_id == charge_id), None)
+
+    @contextmanager
+    def transaction(self) -> Iterator[DemoStore]:
+        """Hold the store lock for one check-then-change (see `BusinessStore`)."""
+        with self.lock:
+            yield self
+
+    # The `BusinessData` operations of `tools.builtin.data`; callers hold the lock.
+
+    def appointment(self, appointment_id: str) -> Appointment | None:
+        return self.appointments.get(appointment_id)
+
+    def appointments_on(self, day: date) -> list[Appointment]:
+        return [a for a in self.appointments.values() if a.day == day]
+
+    def appointments_of_phone(self, phone: str) -> list[Appointment]:
+        return [a for a in self.appointments.values() if a.phone == phone]
+
+    def add_appointment(
+        self, day: date, at: time, service: str, patient: str | None, phone: str | None
+    ) -> Appointment:
+        apt = Appointment(self.next_id("APT"), day, at, service, patient, phone)
+        self.appointments[apt.appointment_id] = apt
+        return apt
+
+    def save_appointment(self, apt: Appointment) -> None:
+        self.appointments[apt.appointment_id] = apt
+
+    def account(self, account_number: str) -> Account | None:
+        return self.accounts.get(account_number)
+
+    def charge(self, charge_id: str) -> Charge | None:
+        return self.charges.get(charge_id)
+
+    def refund_by_key(self, idempotency_key: str) -> Refund | None:
+        refund_id = self.refunds_by_key.get(idempotency_key)
+        return None if refund_id is None else self.refunds[refund_id]
+
+    def add_refund(
+        self,
+        account_number: str,
+        charge_id: str,
+        amount: Decimal,
+        reason: str,
+        idempotency_key: str,
+    ) -> Refund:
+        refund = Refund(
+            self.next_id("RF"),
+            account_number,
+            charge_id,
+            amount,
+            reason,
+            idempotency_key,
+            self.now(),
+        )
+        self.refunds[refund.refund_id] = refund
+        self.refunds_by_key[idempotency_key] = refund.refund_id
+        self.accounts[account_number].balance -= amount
+        return refund
+
+    def ticket(self, ticket_id: str) -> Ticket | None:
+        return self.tickets.get(ticket_id)
+
+    def add_ticket(
+        self,
+        summary: str,
+        priority: Priority,
+        category: str,
+        phone: str | None,
+        account_number: str | None,
+    ) -> Ticket:
+        ticket = Ticket(
+            self.next_id("T"),
+            summary,
+            "open",
+            priority,
+            category,
+            phone,
+            account_number,
+            self.now(),
+        )
+        self.tickets[ticket.ticket_id] = ticket
+        return ticket
+
+    def save_ticket(self, ticket: Ticket) -> None:
+        self.tickets[ticket.ticket_id] = ticket
+
+    def service_area(self, zip_code: str) -> str | None:
+        return self.service_areas.get(zip_code)
+
+    def all_outages(self) -> list[Outage]:
+        return list(self.outages)
+
+    def router(self, account_number: str) -> Router | None:
+        return self.routers.get(account_number)
+
+    def save_router(self, router: Router) -> None:
+        self.routers[router.account_number] = router
 
     def reset(self) -> None:
         """Forget every change and reseed the demo data for the clock's today."""

@@ -56,6 +56,10 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
 from redis.asyncio.client import Pipeline
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from runtime.checkpoint.redis_layout import (
     EMPTY_TAG,
@@ -77,6 +81,8 @@ from runtime.checkpoint.redis_layout import (
 
 DEFAULT_PREFIX = "switchboard:cp"
 DEFAULT_TTL_S = 3600
+#: Reconnect-and-retry attempts of one command after a connection error.
+RECONNECT_RETRIES = 3
 # Registry entries outlive their thread's TTL by this much before being pruned,
 # so an app-server clock ahead of Redis's never hides a live thread.
 REGISTRY_GRACE_MS = 60_000
@@ -136,6 +142,10 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
             url,
             socket_timeout=socket_timeout_s,
             socket_connect_timeout=socket_timeout_s,
+            # Pooled connections go stale when Redis restarts: each command
+            # reconnects and retries a bounded number of times (< 1 s of backoff).
+            retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), RECONNECT_RETRIES),
+            retry_on_error=[RedisConnectionError, RedisTimeoutError],
             decode_responses=False,
         )
         return cls(client, ttl_s=ttl_s, prefix=prefix, serde=serde, owns_client=True)

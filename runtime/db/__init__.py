@@ -5,6 +5,8 @@ recorder = CallRecorder(engine)           # persist calls as they happen
 page = await queries.list_calls(engine, CallFilter(agent="dental-booking"))
 """
 
+# Registers the business tables on the shared metadata (migrations compare against it).
+from runtime.db import business_models  # noqa: F401
 from runtime.db.agent_version import AgentVersion, describe_graph_file
 from runtime.db.engine import DatabaseURLError, database_url, make_engine
 from runtime.db.migrations import init_db

@@ -30,6 +30,8 @@ from runtime.db.recorder import CallRecorder
 from runtime.service.auth import TokenService, UserStore, authenticate, websocket_call_access
 from runtime.service.calls import CallService, UnknownAgent, UnknownCall
 from runtime.service.live import LiveBus, LocalLiveBus, RedisLiveBus, live_router
+from runtime.service.errors import COMMON, error_responses
+from runtime.service.ratelimit import RateLimits, client_address, digest, parse_limit
 from runtime.service.routes_agents import agents_router
 from runtime.service.routes_analytics import analytics_router
 from runtime.service.routes_calls import calls_router
@@ -125,10 +127,15 @@ def _auth_router() -> APIRouter:
         "/auth/login",
         response_model=AccessToken,
         openapi_extra=body_doc,
-        responses={401: {"description": "Wrong username or password"}},
+        responses=error_responses(401, 415, 429),
     )
     async def login(request: Request) -> AccessToken:
-        """Exchange an operator's username and password (JSON or form) for a token."""
+        """Exchange an operator's username and password (JSON or form) for a token.
+        Attempts are rate-limited per client address and per user name (429)."""
+        settings: ServiceSettings = request.app.state.settings
+        limits: RateLimits = request.app.state.rate_limits
+        limit = parse_limit(settings.login_rate_limit)
+        await limits.enforce(limit, ("login per address", client_address(request)))
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
         try:
             if kind == "application/json":
@@ -145,6 +152,7 @@ def _auth_router() -> APIRouter:
         except (ValueError, ValidationError) as exc:
             detail = exc.errors() if isinstance(exc, ValidationError) else f"bad JSON: {exc}"
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail) from None
+        await limits.enforce(limit, ("login per user", digest(creds.username)))
         users: UserStore = request.app.state.users
         if not await authenticate(users, creds.username, creds.password):
             raise HTTPException(
@@ -234,7 +242,8 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.tokens = TokenService(settings)
-    api = APIRouter(prefix="/api")
+    app.state.rate_limits = RateLimits(settings.rate_limit_url)
+    api = APIRouter(prefix="/api", responses=COMMON)
     api.include_router(_auth_router())
     api.include_router(agents_router())
     api.include_router(calls_router())
@@ -249,6 +258,15 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
 
     _install_errors(app)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    if settings.cors_origins:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
     return app
 
 

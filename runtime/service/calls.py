@@ -30,8 +30,10 @@ from runtime.db.agent_version import AgentVersion, describe_graph_file_async
 from runtime.db.recorder import CallRecorder
 from runtime.llm import default_llm_factory
 from runtime.service.live import LiveBus, live_message
-from runtime.session import CallEvent, CallSession
+from runtime.session import CallEnded, CallEvent, CallSession
 from schemas.catalog import GraphCatalog
+from schemas.diagnostics import GraphError
+from schemas.spec import GraphSpec
 from tools.registry import ToolRegistry
 
 log = logging.getLogger("switchboard.service.calls")
@@ -39,6 +41,7 @@ log = logging.getLogger("switchboard.service.calls")
 #: How long a hang-up waits for the call's records to reach the database, so a
 #: client reading the call right after sees it; the write is never lost later.
 HANGUP_FLUSH_S = 5.0
+STATE_LOST_REASON = "call state lost by the checkpoint store"
 
 
 class UnknownAgent(LookupError):
@@ -291,10 +294,48 @@ class CallService:
         return self.session(agent, call_id)
 
     async def turn(self, call_id: str, text: str) -> list[CallEvent]:
-        """One caller turn of a started call; CallEnded when it is over."""
+        """One caller turn of a started call; CallEnded when it is over. A call
+        that ran but whose checkpoint is gone (e.g. a Redis restart without
+        persistence) gets its graph's fallback line and ends `failed`."""
         async with self.lock(call_id):
-            session = await self.existing(call_id)
+            try:
+                session = await self.existing(call_id)
+            except UnknownCall:
+                lost = await self._state_lost(call_id, text)
+                if lost is None:
+                    raise
+                return lost
             return await session.send(text)
+
+    async def _state_lost(self, call_id: str, text: str) -> list[CallEvent] | None:
+        """End a recorded, unfinished call whose checkpoint is gone: the apology
+        and a `failed` outcome, published and recorded as its next step. None
+        when the database has no such call or it never ran a step."""
+        from runtime.db import queries
+
+        detail = await queries.get_call(self.recorder.engine, call_id)
+        if detail is None or not detail.turns:
+            return None
+        if detail.outcome:
+            raise CallEnded(f"call {call_id!r} is over ({detail.outcome})")
+        try:
+            line = (await self.agent(detail.agent)).compiled.root.fallback_line
+        except (UnknownAgent, GraphError):
+            line = GraphSpec.model_fields["fallback_line"].default
+        step = max(t.step for t in detail.turns) + 1
+        events = [
+            CallEvent(
+                "agent",
+                {"message_id": f"state-lost:{step}", "text": line, "agent": detail.agent},
+            ),
+            CallEvent("outcome", {"outcome": "failed", "reason": STATE_LOST_REASON}),
+        ]
+        log.error("call %s: checkpoint lost; ending it as failed", call_id)
+        for event in events:
+            await self.live.publish(live_message(call_id, detail.agent, event.as_dict()))
+        await self.recorder.record(call_id, events, step=step, caller_text=text)
+        await self.recorder.flush(HANGUP_FLUSH_S)
+        return events
 
     async def hangup(self, call_id: str) -> list[CallEvent]:
         """End the call as abandoned unless it is already over, and wait (a

@@ -16,8 +16,16 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, sta
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from runtime.db import queries
-from runtime.service.auth import Principal, TokenService, call_access, operator
+from runtime.service.auth import (
+    Principal,
+    TokenService,
+    bearer_token,
+    call_access,
+    operator,
+)
 from runtime.service.calls import CallService
+from runtime.service.errors import error_responses
+from runtime.service.ratelimit import RateLimits, client_address, digest, parse_limit
 from runtime.session import CallEnded, CallEvent
 
 CALL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
@@ -124,6 +132,17 @@ def call_filter(
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, problems) from None
 
 
+async def call_start_limit(request: Request) -> None:
+    """Dependency: count a call start per client address and per token (429)."""
+    limits: RateLimits = request.app.state.rate_limits
+    token = bearer_token(request.headers.get("authorization"), request.query_params) or ""
+    await limits.enforce(
+        parse_limit(request.app.state.settings.call_start_rate_limit),
+        ("call starts per address", client_address(request)),
+        ("call starts per token", digest(token)),
+    )
+
+
 def calls_router() -> APIRouter:
     router = APIRouter(tags=["calls"])
 
@@ -136,9 +155,13 @@ def calls_router() -> APIRouter:
         response_model=CallStarted,
         status_code=status.HTTP_201_CREATED,
         summary="Start a call",
+        responses=error_responses(404, 429),
     )
     async def start_call(
-        body: StartCall, request: Request, _who: Annotated[Principal, Depends(operator)]
+        body: StartCall,
+        request: Request,
+        _who: Annotated[Principal, Depends(operator)],
+        _limit: Annotated[None, Depends(call_start_limit)],
     ) -> CallStarted:
         call_id, events = await service_of(request).open_call(
             body.agent, caller=body.caller, direction=body.direction, transport=body.transport
@@ -154,7 +177,12 @@ def calls_router() -> APIRouter:
             events=_events(events),
         )
 
-    @router.post("/calls/{call_id}/turns", response_model=TurnResult, summary="Send a text turn")
+    @router.post(
+        "/calls/{call_id}/turns",
+        response_model=TurnResult,
+        summary="Send a text turn",
+        responses=error_responses(404, 409),
+    )
     async def send_turn(
         call_id: CallId,
         body: TurnIn,
@@ -167,13 +195,23 @@ def calls_router() -> APIRouter:
             raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
         return _result(call_id, events)
 
-    @router.post("/calls/{call_id}/hangup", response_model=TurnResult, summary="Hang up")
+    @router.post(
+        "/calls/{call_id}/hangup",
+        response_model=TurnResult,
+        summary="Hang up",
+        responses=error_responses(404),
+    )
     async def hangup(
         call_id: CallId, request: Request, _who: Annotated[Principal, Depends(call_access)]
     ) -> TurnResult:
         return _result(call_id, await service_of(request).hangup(call_id))
 
-    @router.get("/calls/{call_id}/state", response_model=CallStatus, summary="Live call state")
+    @router.get(
+        "/calls/{call_id}/state",
+        response_model=CallStatus,
+        summary="Live call state",
+        responses=error_responses(404),
+    )
     async def call_state(
         call_id: CallId, request: Request, _who: Annotated[Principal, Depends(call_access)]
     ) -> CallStatus:
@@ -202,6 +240,7 @@ def calls_router() -> APIRouter:
         "/calls/{call_id}",
         response_model=queries.CallDetail,
         summary="One call: transcript, path, tools, intents, metrics",
+        responses=error_responses(404),
     )
     async def get_call(
         call_id: CallId, request: Request, _who: Annotated[Principal, Depends(call_access)]

@@ -17,6 +17,10 @@
 | SWITCHBOARD_PUBLIC_URL | the request's base URL | base of the WebSocket URLs handed to clients |
 | SWITCHBOARD_HOST / SWITCHBOARD_PORT | 127.0.0.1 / 8000 | where `switchboard serve` listens |
 | SWITCHBOARD_MAX_BODY_BYTES | 65536 | largest accepted request body |
+| SWITCHBOARD_LOGIN_RATE_LIMIT | 10/minute | login attempts per client address and per user name |
+| SWITCHBOARD_CALL_START_RATE_LIMIT | 60/minute | call starts per client address and per token |
+| SWITCHBOARD_RATE_LIMIT_URL | unset (per process) | redis:// URL sharing rate limits between workers |
+| SWITCHBOARD_CORS_ORIGINS | unset (no CORS) | JSON list of browser origins allowed to call the API |
 """
 
 from __future__ import annotations
@@ -62,12 +66,31 @@ class ServiceSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     max_body_bytes: int = Field(default=65536, ge=1024)
+    login_rate_limit: str = "10/minute"
+    call_start_rate_limit: str = "60/minute"
+    rate_limit_url: str | None = None
+    cors_origins: list[str] = Field(default_factory=list)
 
     @field_validator("jwt_secret")
     @classmethod
     def _long_enough(cls, value: SecretStr) -> SecretStr:
         if len(value.get_secret_value()) < MIN_SECRET_CHARS:
             raise ValueError(f"SWITCHBOARD_JWT_SECRET must be at least {MIN_SECRET_CHARS} chars")
+        return value
+
+    @field_validator("login_rate_limit", "call_start_rate_limit")
+    @classmethod
+    def _is_rate_limit(cls, value: str) -> str:
+        from runtime.service.ratelimit import parse_limit
+
+        parse_limit(value)
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _no_wildcard_origin(cls, value: list[str]) -> list[str]:
+        if "*" in value:
+            raise ValueError("list the allowed origins; '*' would let any site use tokens")
         return value
 
     def live_redis_url(self) -> str | None:

@@ -184,6 +184,13 @@ class FakeOpenAIServer:
         with self._lock:
             self._script.extend(replies)
 
+    def clear(self) -> int:
+        """Drop the replies not consumed yet; returns how many were dropped."""
+        with self._lock:
+            dropped = len(self._script)
+            self._script.clear()
+            return dropped
+
     @property
     def pending(self) -> int:
         with self._lock:

@@ -20,6 +20,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
+from tools.builtin.data import BusinessData, BusinessStore, run_in_transaction
 from tools.builtin.inputs import params, parse_account_number, parse_money, parse_phone
 from tools.builtin.speech import (
     money,
@@ -29,7 +30,7 @@ from tools.builtin.speech import (
     spoken_money,
 )
 from tools.registry import Tool, ToolError
-from tools.store import Account, Charge, DemoStore, Refund
+from tools.store import Account, Charge, Refund
 
 DUPLICATE_WINDOW = timedelta(days=3)
 #: How long a request without an idempotency key replays the refund it matches
@@ -83,14 +84,16 @@ def _charge_spoken(charge: Charge) -> str:
 
 
 class Accounts:
-    """Account and billing operations on one store; each holds the store lock."""
+    """Account and billing operations on one store; each runs in one store
+    transaction."""
 
-    def __init__(self, store: DemoStore) -> None:
+    def __init__(self, store: BusinessStore) -> None:
         self.store = store
 
-    def _account(self, account_number: str) -> Account:
+    @staticmethod
+    def _account(tx: BusinessData, account_number: str) -> Account:
         number = parse_account_number(account_number)
-        acct = self.store.accounts.get(number)
+        acct = tx.account(number)
         if acct is None:
             raise ToolError(f"There is no account {number}.")
         return acct
@@ -101,11 +104,11 @@ class Accounts:
         if not phone and not account_number:
             raise ToolError("Give a phone number or an account number to look up.")
         try:
-            with self.store.lock:
+            with self.store.transaction() as tx:
                 if account_number:
-                    acct = self.store.accounts.get(parse_account_number(account_number))
+                    acct = tx.account(parse_account_number(account_number))
                 else:
-                    acct = self.store.account_by_phone(parse_phone(phone or ""))
+                    acct = tx.account_by_phone(parse_phone(phone or ""))
                 if acct is not None:
                     return _account_view(acct)
         except ToolError as exc:
@@ -126,10 +129,10 @@ class Accounts:
         """The newest `limit` charges (default 5) and the id of a duplicated
         charge not yet refunded, if any. `spoken` lists the charges ("$44.99 for
         ... on November 27 and ..."); `duplicate_spoken` describes the duplicate."""
-        with self.store.lock:
-            acct = self._account(account_number)
-            charges = self.store.account_charges(acct.account_number)
-            refunded = {c.charge_id for c in charges if self.store.refund_of_charge(c.charge_id)}
+        with self.store.transaction() as tx:
+            acct = self._account(tx, account_number)
+            charges = tx.account_charges(acct.account_number)
+            refunded = {c.charge_id for c in charges if tx.refund_of_charge(c.charge_id)}
         shown = charges[: limit or DEFAULT_CHARGE_LIMIT]
         dupe = next((c for c in duplicate_charges(charges) if c.charge_id not in refunded), None)
         spoken = (
@@ -164,20 +167,21 @@ class Accounts:
             "duplicate_spoken": dupe_spoken,
         }
 
-    def _charge_to_refund(self, acct: Account, charge_id: str | None) -> Charge:
+    @staticmethod
+    def _charge_to_refund(tx: BusinessData, acct: Account, charge_id: str | None) -> Charge:
         if charge_id:
-            charge = self.store.charges.get(charge_id.strip().upper())
+            charge = tx.charge(charge_id.strip().upper())
             if charge is None or charge.account_number != acct.account_number:
                 raise ToolError(f"There is no charge {charge_id} on account {acct.account_number}.")
             return charge
-        dupes = duplicate_charges(self.store.account_charges(acct.account_number))
+        dupes = duplicate_charges(tx.account_charges(acct.account_number))
         if not dupes:
             raise ToolError(
                 f"There is no duplicated charge on account {acct.account_number}; "
                 "say which charge to refund."
             )
         # An unrefunded duplicate first; else the refunded one, so a retry replays.
-        pending = [c for c in dupes if self.store.refund_of_charge(c.charge_id) is None]
+        pending = [c for c in dupes if tx.refund_of_charge(c.charge_id) is None]
         return (pending or dupes)[0]
 
     def refund(
@@ -190,59 +194,69 @@ class Accounts:
     ) -> dict[str, Any]:
         """Refund a charge (the duplicated one when `charge_id` is omitted), in
         full or `amount` of it, and credit the balance. A repeated request with
-        the same key returns the first refund; refunding an already refunded
-        charge or more than it was is refused with `ToolError`."""
-        with self.store.lock:
-            acct = self._account(account_number)
-            if idempotency_key and idempotency_key in self.store.refunds_by_key:
-                # The key names the request: without a charge_id it is the same charge.
-                earlier = self.store.refunds[self.store.refunds_by_key[idempotency_key]]
-                charge = (
-                    self._charge_to_refund(acct, charge_id)
-                    if charge_id
-                    else self.store.charges[earlier.charge_id]
-                )
-                value = charge.amount if amount is None else parse_money(amount)
-                if self._same(earlier, acct, charge, value):
-                    return self._view(earlier, acct, replayed=True)
-                raise ToolError(
-                    f"Idempotency key {idempotency_key!r} was already used for "
-                    f"refund {earlier.refund_id}; use a new key for another refund."
-                )
-            charge = self._charge_to_refund(acct, charge_id)
-            value = charge.amount if amount is None else parse_money(amount)
-            key = idempotency_key or f"{acct.account_number}:{charge.charge_id}"
-            earlier_id = self.store.refunds_by_key.get(key)
-            if earlier_id is not None:
-                earlier = self.store.refunds[earlier_id]
-                # Only a default key gets here: an explicit one was handled above.
-                fresh = self.store.now() - earlier.issued_at <= DEFAULT_KEY_WINDOW
-                if fresh and self._same(earlier, acct, charge, value):
-                    return self._view(earlier, acct, replayed=True)
-            previous = self.store.refund_of_charge(charge.charge_id)
-            if previous is not None:
-                raise ToolError(
-                    f"Charge {charge.charge_id} was already refunded "
-                    f"({spoken_money(previous.amount)}, refund {previous.refund_id})."
-                )
-            if value > charge.amount:
-                raise ToolError(
-                    f"{spoken_money(value)} is more than the charge of "
-                    f"{spoken_money(charge.amount)}."
-                )
-            refund = Refund(
-                self.store.next_id("RF"),
-                acct.account_number,
-                charge.charge_id,
-                value,
-                reason.strip(),
-                key,
-                self.store.now(),
+        the same key returns the first refund, also when the two race from
+        different processes (the database's unique keys decide, and the loser
+        replays the winner's refund); refunding an already refunded charge or
+        more than it was is refused with `ToolError`."""
+
+        def work(tx: BusinessData) -> dict[str, Any]:
+            return self._refund(tx, account_number, reason, charge_id, amount, idempotency_key)
+
+        return run_in_transaction(self.store, work)
+
+    def _refund(
+        self,
+        tx: BusinessData,
+        account_number: str,
+        reason: str,
+        charge_id: str | None,
+        amount: float | None,
+        idempotency_key: str | None,
+    ) -> dict[str, Any]:
+        acct = self._account(tx, account_number)
+        earlier = tx.refund_by_key(idempotency_key) if idempotency_key else None
+        if earlier is not None:
+            # The key names the request: without a charge_id it is the same charge.
+            charge = (
+                self._charge_to_refund(tx, acct, charge_id)
+                if charge_id
+                else self._known_charge(tx, earlier.charge_id)
             )
-            self.store.refunds[refund.refund_id] = refund
-            self.store.refunds_by_key[key] = refund.refund_id
-            acct.balance -= value
-            return self._view(refund, acct, replayed=False)
+            value = charge.amount if amount is None else parse_money(amount)
+            if self._same(earlier, acct, charge, value):
+                return self._view(tx, earlier, acct, replayed=True)
+            raise ToolError(
+                f"Idempotency key {idempotency_key!r} was already used for "
+                f"refund {earlier.refund_id}; use a new key for another refund."
+            )
+        charge = self._charge_to_refund(tx, acct, charge_id)
+        value = charge.amount if amount is None else parse_money(amount)
+        key = idempotency_key or f"{acct.account_number}:{charge.charge_id}"
+        earlier = tx.refund_by_key(key)
+        if earlier is not None:
+            # Only a default key gets here: an explicit one was handled above.
+            fresh = tx.now() - earlier.issued_at <= DEFAULT_KEY_WINDOW
+            if fresh and self._same(earlier, acct, charge, value):
+                return self._view(tx, earlier, acct, replayed=True)
+        previous = tx.refund_of_charge(charge.charge_id)
+        if previous is not None:
+            raise ToolError(
+                f"Charge {charge.charge_id} was already refunded "
+                f"({spoken_money(previous.amount)}, refund {previous.refund_id})."
+            )
+        if value > charge.amount:
+            raise ToolError(
+                f"{spoken_money(value)} is more than the charge of {spoken_money(charge.amount)}."
+            )
+        refund = tx.add_refund(acct.account_number, charge.charge_id, value, reason.strip(), key)
+        return self._view(tx, refund, self._account(tx, acct.account_number), replayed=False)
+
+    @staticmethod
+    def _known_charge(tx: BusinessData, charge_id: str) -> Charge:
+        charge = tx.charge(charge_id)
+        if charge is None:  # refunds reference charges by foreign key
+            raise ToolError(f"The refunded charge {charge_id} no longer exists.")
+        return charge
 
     @staticmethod
     def _same(earlier: Refund, acct: Account, charge: Charge, value: Decimal) -> bool:
@@ -252,8 +266,10 @@ class Accounts:
             value,
         )
 
-    def _view(self, refund: Refund, acct: Account, *, replayed: bool) -> dict[str, Any]:
-        charge = self.store.charges[refund.charge_id]
+    def _view(
+        self, tx: BusinessData, refund: Refund, acct: Account, *, replayed: bool
+    ) -> dict[str, Any]:
+        charge = self._known_charge(tx, refund.charge_id)
         return {
             "refund_id": refund.refund_id,
             "status": "issued",
@@ -271,7 +287,7 @@ class Accounts:
         }
 
 
-def account_tools(store: DemoStore) -> list[Tool]:
+def account_tools(store: BusinessStore) -> list[Tool]:
     """The `accounts.*` and `billing.*` tools bound to `store`."""
     accounts = Accounts(store)
     return [

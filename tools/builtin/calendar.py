@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import date, datetime, time
 from typing import Any
 
+from tools.builtin.data import BusinessData, BusinessStore, run_in_transaction
 from tools.builtin.inputs import (
     DAY_PATTERN,
     TIME_PATTERN,
@@ -29,7 +30,7 @@ from tools.builtin.speech import (
     spoken_when,
 )
 from tools.registry import Tool, ToolError
-from tools.store import Appointment, DemoStore
+from tools.store import Appointment
 
 #: weekday (Monday = 0) -> (first hour, closing hour)
 OPENING_HOURS: dict[int, tuple[int, int]] = {
@@ -42,6 +43,7 @@ OPENING_HOURS: dict[int, tuple[int, int]] = {
 }
 NOON = time(12)
 DEFAULT_SERVICE = "appointment"
+_BUSY = "That time was just taken by another caller; please choose another."
 
 _DAY = {"type": "string", "pattern": DAY_PATTERN, "description": "The day, as YYYY-MM-DD."}
 _TIME = {
@@ -89,34 +91,38 @@ def appointment_view(apt: Appointment) -> dict[str, Any]:
 
 
 class Calendar:
-    """Calendar operations on one store; each holds the store lock throughout."""
+    """Calendar operations on one store; each runs in one store transaction."""
 
-    def __init__(self, store: DemoStore) -> None:
+    def __init__(self, store: BusinessStore) -> None:
         self.store = store
 
-    def _free(self, day: date, ignore: str | None = None) -> list[time]:
+    @staticmethod
+    def _free(tx: BusinessData, day: date, ignore: str | None = None) -> list[time]:
         taken = {
             a.time
-            for a in self.store.appointments.values()
-            if a.day == day and a.status != "cancelled" and a.appointment_id != ignore
+            for a in tx.appointments_on(day)
+            if a.status != "cancelled" and a.appointment_id != ignore
         }
-        now = self.store.now()
+        now = tx.now()
         return [t for t in opening_slots(day) if t not in taken and datetime.combine(day, t) > now]
 
-    def _get(self, appointment_id: str) -> Appointment:
-        apt = self.store.appointments.get(appointment_id.strip().upper())
+    @staticmethod
+    def _get(tx: BusinessData, appointment_id: str) -> Appointment:
+        apt = tx.appointment(appointment_id.strip().upper())
         if apt is None:
             raise ToolError(f"There is no appointment {appointment_id}.")
         return apt
 
-    def _pick_slot(self, day: date, at: str | None, ignore: str | None = None) -> time:
+    def _pick_slot(
+        self, tx: BusinessData, day: date, at: str | None, ignore: str | None = None
+    ) -> time:
         """The slot to book on `day`: `at`, or the first free one. Refuses a past
         day, a closed day, a full day, a time outside hours and a taken slot."""
-        if day < self.store.today():
+        if day < tx.today():
             raise ToolError(f"{spoken_day(day)} has already passed.")
         if not opening_slots(day):
             raise ToolError(f"We're closed on {spoken_day(day)}.")
-        free = self._free(day, ignore)
+        free = self._free(tx, day, ignore)
         if at is None:
             if not free:
                 raise ToolError(f"We're fully booked on {spoken_day(day)}.")
@@ -131,7 +137,7 @@ class Calendar:
         if slot not in free:
             reason = (
                 "has already passed"
-                if datetime.combine(day, slot) <= self.store.now()
+                if datetime.combine(day, slot) <= tx.now()
                 else "is already taken"
             )
             raise ToolError(
@@ -143,10 +149,10 @@ class Calendar:
         """Free start times of a day, optionally only the morning (before noon)
         or the afternoon. A closed or past day gives empty `slots`, not an error."""
         d = parse_day(day)
-        with self.store.lock:
+        with self.store.transaction() as tx:
             closed = not opening_slots(d)
-            past = d < self.store.today()
-            free = [] if past else self._free(d)
+            past = d < tx.today()
+            free = [] if past else self._free(tx, d)
         if part_of_day == "morning":
             free = [t for t in free if t < NOON]
         elif part_of_day == "afternoon":
@@ -174,29 +180,32 @@ class Calendar:
         service: str | None = None,
     ) -> dict[str, Any]:
         """Book `time` on `day` (or the first free slot). Raises `ToolError` for
-        a past, closed or full day, a time outside hours or a taken slot."""
+        a past, closed or full day, a time outside hours or a taken slot; a slot
+        taken concurrently by another process is re-checked, never double-booked."""
         d = parse_day(day)
         e164 = parse_phone(phone) if phone else None
-        with self.store.lock:
-            slot = self._pick_slot(d, time)
-            apt = Appointment(
-                self.store.next_id("APT"),
+
+        def work(tx: BusinessData) -> dict[str, Any]:
+            slot = self._pick_slot(tx, d, time)
+            apt = tx.add_appointment(
                 d,
                 slot,
                 (service or DEFAULT_SERVICE).strip(),
                 patient.strip() if patient else None,
                 e164,
             )
-            self.store.appointments[apt.appointment_id] = apt
             return appointment_view(apt)
+
+        return run_in_transaction(self.store, work, conflict_message=_BUSY)
 
     def cancel(self, appointment_id: str) -> dict[str, Any]:
         """Cancel an appointment and free its slot; cancelling again is a no-op
         that reports `already_cancelled`."""
-        with self.store.lock:
-            apt = self._get(appointment_id)
+        with self.store.transaction() as tx:
+            apt = self._get(tx, appointment_id)
             already = apt.status == "cancelled"
             apt.status = "cancelled"
+            tx.save_appointment(apt)
             return {**appointment_view(apt), "already_cancelled": already}
 
     def reschedule(self, appointment_id: str, day: str, time: str | None = None) -> dict[str, Any]:
@@ -204,15 +213,19 @@ class Calendar:
         slot), keeping its id; the same refusals as `book`, and a cancelled
         appointment cannot move. A moved appointment needs confirming again."""
         d = parse_day(day)
-        with self.store.lock:
-            apt = self._get(appointment_id)
+
+        def work(tx: BusinessData) -> dict[str, Any]:
+            apt = self._get(tx, appointment_id)
             if apt.status == "cancelled":
                 raise ToolError(f"Appointment {apt.appointment_id} was cancelled.")
             previous = spoken_when(apt.day, apt.time)
-            slot = self._pick_slot(d, time, ignore=apt.appointment_id)
+            slot = self._pick_slot(tx, d, time, ignore=apt.appointment_id)
             if (apt.day, apt.time) != (d, slot):
                 apt.day, apt.time, apt.status = d, slot, "booked"
+                tx.save_appointment(apt)
             return {**appointment_view(apt), "previous_when": previous}
+
+        return run_in_transaction(self.store, work, conflict_message=_BUSY)
 
     def lookup(self, phone: str) -> dict[str, Any]:
         """The next appointment (not cancelled, not yet started) for a phone
@@ -221,15 +234,13 @@ class Calendar:
             e164 = parse_phone(phone)
         except ToolError as exc:
             return {"found": False, "phone": phone, "reason": str(exc)}
-        with self.store.lock:
-            now = self.store.now()
+        with self.store.transaction() as tx:
+            now = tx.now()
             upcoming = sorted(
                 (
                     a
-                    for a in self.store.appointments.values()
-                    if a.phone == e164
-                    and a.status != "cancelled"
-                    and datetime.combine(a.day, a.time) > now
+                    for a in tx.appointments_of_phone(e164)
+                    if a.status != "cancelled" and datetime.combine(a.day, a.time) > now
                 ),
                 key=lambda a: (a.day, a.time),
             )
@@ -239,15 +250,16 @@ class Calendar:
 
     def confirm(self, appointment_id: str) -> dict[str, Any]:
         """Mark an appointment confirmed (idempotent); a cancelled one is refused."""
-        with self.store.lock:
-            apt = self._get(appointment_id)
+        with self.store.transaction() as tx:
+            apt = self._get(tx, appointment_id)
             if apt.status == "cancelled":
                 raise ToolError(f"Appointment {apt.appointment_id} was cancelled.")
             apt.status = "confirmed"
+            tx.save_appointment(apt)
             return appointment_view(apt)
 
 
-def calendar_tools(store: DemoStore) -> list[Tool]:
+def calendar_tools(store: BusinessStore) -> list[Tool]:
     """The `calendar.*` tools bound to `store`."""
     cal = Calendar(store)
     phone = {"type": "string", "minLength": 1, "description": "Caller's phone number."}

@@ -11,21 +11,23 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from tools.builtin.data import BusinessData, BusinessStore
 from tools.builtin.inputs import params, parse_account_number, parse_phone, parse_zip
 from tools.builtin.speech import spoken_ago, spoken_eta
 from tools.registry import Tool, ToolError
-from tools.store import Account, DemoStore, Outage
+from tools.store import Account, Outage, Router
 
 
 class Support:
-    """Support operations on one store; each holds the store lock."""
+    """Support operations on one store; each runs in one store transaction."""
 
-    def __init__(self, store: DemoStore) -> None:
+    def __init__(self, store: BusinessStore) -> None:
         self.store = store
 
-    def _active_outage(self, zip_code: str, now: datetime) -> Outage | None:
+    @staticmethod
+    def _active_outage(tx: BusinessData, zip_code: str, now: datetime) -> Outage | None:
         return next(
-            (o for o in self.store.outages if zip_code in o.zip_codes and o.started <= now < o.eta),
+            (o for o in tx.all_outages() if zip_code in o.zip_codes and o.started <= now < o.eta),
             None,
         )
 
@@ -33,10 +35,10 @@ class Support:
         """Whether the area of a ZIP code has a network outage now, with the
         expected end; `ToolError` when no ZIP code can be read."""
         code = parse_zip(zip_code)
-        with self.store.lock:
-            now = self.store.now()
-            area = self.store.service_areas.get(code)
-            outage = self._active_outage(code, now)
+        with self.store.transaction() as tx:
+            now = tx.now()
+            area = tx.service_area(code)
+            outage = self._active_outage(tx, code, now)
         where = area or f"ZIP code {' '.join(code)}"
         if outage is None:
             return {
@@ -64,16 +66,18 @@ class Support:
             ),
         }
 
-    def _account(self, account_number: str | None, phone: str | None) -> Account | None:
+    @staticmethod
+    def _account(tx: BusinessData, account_number: str | None, phone: str | None) -> Account | None:
         if not account_number and not phone:
             raise ToolError("Give an account number or a phone number.")
         if account_number:
-            return self.store.accounts.get(parse_account_number(account_number))
-        return self.store.account_by_phone(parse_phone(phone or ""))
+            return tx.account(parse_account_number(account_number))
+        return tx.account_by_phone(parse_phone(phone or ""))
 
-    def _router_view(self, acct: Account, now: datetime) -> dict[str, Any]:
-        router = self.store.routers[acct.account_number]
-        outage = self._active_outage(acct.zip_code, now)
+    def _router_view(
+        self, tx: BusinessData, acct: Account, router: Router, now: datetime
+    ) -> dict[str, Any]:
+        outage = self._active_outage(tx, acct.zip_code, now)
         return {
             "found": True,
             "account_number": acct.account_number,
@@ -92,16 +96,17 @@ class Support:
         """The router of an account (by number, else phone): online or not,
         model, when last seen; `{found: false}` for an unknown customer."""
         missing = {"found": False, "account_number": account_number, "phone": phone}
-        with self.store.lock:
+        with self.store.transaction() as tx:
             try:
-                acct = self._account(account_number, phone)
+                acct = self._account(tx, account_number, phone)
             except ToolError as exc:
                 if not account_number and not phone:
                     raise
                 return {**missing, "reason": str(exc)}
-            if acct is None or acct.account_number not in self.store.routers:
+            router = None if acct is None else tx.router(acct.account_number)
+            if acct is None or router is None:
                 return {**missing, "reason": "No account matches."}
-            return self._router_view(acct, self.store.now())
+            return self._router_view(tx, acct, router, tx.now())
 
     def restart_router(
         self, account_number: str | None = None, phone: str | None = None
@@ -109,19 +114,21 @@ class Support:
         """Restart an account's router remotely: it comes back online unless
         its area has an outage (`restored: false`). `ToolError` for an unknown
         customer."""
-        with self.store.lock:
-            acct = self._account(account_number, phone)
-            if acct is None or acct.account_number not in self.store.routers:
+        with self.store.transaction() as tx:
+            acct = self._account(tx, account_number, phone)
+            router = None if acct is None else tx.router(acct.account_number)
+            if acct is None or router is None:
                 raise ToolError("I couldn't find a router for that customer.")
-            now = self.store.now()
-            router = self.store.routers[acct.account_number]
-            restored = self._active_outage(acct.zip_code, now) is None
+            now = tx.now()
+            restored = self._active_outage(tx, acct.zip_code, now) is None
             if restored:
                 router.online, router.last_seen = True, now
-            return {**self._router_view(acct, now), "restarted": True, "restored": restored}
+                tx.save_router(router)
+            view = self._router_view(tx, acct, router, now)
+            return {**view, "restarted": True, "restored": restored}
 
 
-def support_tools(store: DemoStore) -> list[Tool]:
+def support_tools(store: BusinessStore) -> list[Tool]:
     """The `support.*` tools bound to `store`."""
     support = Support(store)
     customer = params(

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from tools.builtin.data import BusinessStore
 from tools.builtin.inputs import params, parse_account_number, parse_phone, parse_ticket_id
 from tools.builtin.speech import spoken_id
 from tools.registry import Tool, ToolError
-from tools.store import DemoStore, Priority, Ticket, TicketStatus
+from tools.store import Priority, Ticket, TicketStatus
 
 STATUSES: tuple[TicketStatus, ...] = ("open", "pending", "resolved", "closed")
 PRIORITIES: tuple[Priority, ...] = ("low", "normal", "high")
@@ -36,9 +37,9 @@ def ticket_view(ticket: Ticket) -> dict[str, Any]:
 
 
 class Tickets:
-    """Ticket operations on one store; each holds the store lock."""
+    """Ticket operations on one store; each runs in one store transaction."""
 
-    def __init__(self, store: DemoStore) -> None:
+    def __init__(self, store: BusinessStore) -> None:
         self.store = store
 
     def create(
@@ -58,23 +59,19 @@ class Tickets:
         level = next((p for p in PRIORITIES if p == (priority or "normal")), None)
         if level is None:
             raise ToolError(f"Priority must be one of {', '.join(PRIORITIES)}, not {priority!r}.")
-        with self.store.lock:
+        with self.store.transaction() as tx:
             number = None
             if account_number:
                 number = parse_account_number(account_number)
-                if number not in self.store.accounts:
+                if tx.account(number) is None:
                     raise ToolError(f"There is no account {number}.")
-            ticket = Ticket(
-                self.store.next_id("T"),
+            ticket = tx.add_ticket(
                 text,
-                "open",
                 level,
                 (category or DEFAULT_CATEGORY).strip() or DEFAULT_CATEGORY,
                 e164,
                 number,
-                self.store.now(),
             )
-            self.store.tickets[ticket.ticket_id] = ticket
             return ticket_view(ticket)
 
     def update(
@@ -88,18 +85,19 @@ class Tickets:
         if status is not None and new_status is None:
             raise ToolError(f"Status must be one of {', '.join(STATUSES)}, not {status!r}.")
         number = parse_ticket_id(ticket_id)
-        with self.store.lock:
-            ticket = self.store.tickets.get(number)
+        with self.store.transaction() as tx:
+            ticket = tx.ticket(number)
             if ticket is None:
                 raise ToolError(f"There is no ticket {number}.")
             if new_status is not None:
                 ticket.status = new_status
             if note and note.strip():
                 ticket.notes.append(note.strip())
+            tx.save_ticket(ticket)
             return ticket_view(ticket)
 
 
-def ticket_tools(store: DemoStore) -> list[Tool]:
+def ticket_tools(store: BusinessStore) -> list[Tool]:
     """The `tickets.*` tools bound to `store`."""
     tickets = Tickets(store)
     return [

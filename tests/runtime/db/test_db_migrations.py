@@ -18,6 +18,18 @@ from runtime.db.models import Base
 from tests.runtime.db.dbhelpers import Database
 
 TABLES = {"agents", "calls", "turns", "node_visits", "tool_calls", "intents", "recordings"}
+#: The demo business data of the built-in tools (revision 0003).
+TABLES |= {
+    "appointments",
+    "accounts",
+    "charges",
+    "refunds",
+    "tickets",
+    "routers",
+    "service_areas",
+    "outages",
+    "business_counters",
+}
 runner = CliRunner()
 
 

@@ -1,0 +1,64 @@
+"""`switchboard builder`: start the Streamlit builder app on a graphs directory."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from runtime.cli import app, err
+
+APP_FILE = Path(__file__).with_name("app.py")
+
+
+def builder_command(graphs_dir: Path, port: int, *, headless: bool) -> list[str]:
+    """The `streamlit run` command line that serves the builder."""
+    return [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(APP_FILE),
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true" if headless else "false",
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.fileWatcherType",
+        "none",
+        "--",
+        "--graphs-dir",
+        str(graphs_dir),
+    ]
+
+
+@app.command()
+def builder(
+    port: Annotated[int, typer.Option(help="Port to serve the builder on.")] = 8501,
+    graphs_dir: Annotated[
+        Path | None,
+        typer.Option(help="Graphs directory (default: SWITCHBOARD_GRAPHS_DIR or graphs/)."),
+    ] = None,
+    headless: Annotated[bool, typer.Option(help="Do not open a browser.")] = False,
+) -> None:
+    """Open the visual builder (a Streamlit app) on the graphs directory."""
+    from schemas.catalog import default_graphs_dir
+
+    directory = (graphs_dir or default_graphs_dir()).resolve()
+    if not directory.is_dir():
+        err.print(f"[red]error:[/] graphs directory {directory} does not exist")
+        raise typer.Exit(2)
+    if not 0 < port < 65536:
+        err.print(f"[red]error:[/] --port must be between 1 and 65535, not {port}")
+        raise typer.Exit(2)
+    env = {**os.environ, "SWITCHBOARD_GRAPHS_DIR": str(directory)}
+    try:
+        code = subprocess.call(builder_command(directory, port, headless=headless), env=env)
+    except KeyboardInterrupt:  # Ctrl-C stops the server; not an error
+        code = 0
+    raise typer.Exit(code)

@@ -1,0 +1,141 @@
+"""The builder's per-browser-session editor state, kept in `st.session_state`.
+
+The open graph is held as YAML text (the buffer); every edit produces new text,
+which is validated at once. The canvas state lives in the session too and is
+rebuilt only when the document's structure changes (rebuilding it on every
+rerun makes streamlit-flow re-render forever).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+from streamlit_flow.state import StreamlitFlowState
+
+from builder.canvas import Overlay, flow_positions, to_flow_state
+from builder.document import DocumentError, GraphDocument
+from schemas.catalog import GraphCatalog
+from schemas.checks import check_graph
+from schemas.diagnostics import Diagnostic
+from schemas.loader import LoadedGraph, load_graph_text
+from schemas.validate import known_tools
+
+KEY = "switchboard_editor"
+
+
+@dataclass
+class Editor:
+    """What one browser session is editing."""
+
+    graphs_dir: Path
+    path: Path | None = None
+    doc: GraphDocument | None = None
+    saved_text: str = ""
+    open_error: str | None = None
+    loaded: LoadedGraph | None = None
+    flow: StreamlitFlowState | None = None
+    flow_version: int = 0
+    selected: str | None = None
+    diff: dict[str, str] = field(default_factory=dict)
+    removed: dict[str, Any] = field(default_factory=dict)
+    call_path: list[str] = field(default_factory=list)
+    notice: str | None = None
+
+    @property
+    def text(self) -> str:
+        return self.doc.text if self.doc is not None else ""
+
+    @property
+    def dirty(self) -> bool:
+        return self.text != self.saved_text
+
+    @property
+    def diagnostics(self) -> list[Diagnostic]:
+        return self.loaded.diagnostics if self.loaded else []
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity == "error"]
+
+    @property
+    def document(self) -> Any:
+        return self.loaded.document if self.loaded else None
+
+
+def editor(graphs_dir: Path) -> Editor:
+    """The session's editor, created on first use for `graphs_dir`."""
+    ed = st.session_state.get(KEY)
+    if not isinstance(ed, Editor) or ed.graphs_dir != graphs_dir:
+        ed = Editor(graphs_dir=graphs_dir)
+        st.session_state[KEY] = ed
+    return ed
+
+
+def validate_text(text: str, path: Path, graphs_dir: Path) -> LoadedGraph:
+    """Schema and static checks of an unsaved buffer, as if it were `path`."""
+    loaded = load_graph_text(text, file=str(path))
+    if loaded.spec is None:
+        return loaded
+    catalog = GraphCatalog(graphs_dir)
+    found = check_graph(
+        loaded.spec,
+        loaded.source,
+        file=loaded.file,
+        tools=_tools(str(graphs_dir)),
+        graphs=sorted({*catalog.ids(), loaded.spec.id}),
+        resolve=catalog.resolve,
+    )
+    loaded.diagnostics = sorted(
+        [*loaded.diagnostics, *found], key=lambda d: (d.line, d.column, d.code)
+    )
+    return loaded
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def _tools(graphs_dir: str) -> list[str]:
+    return sorted(known_tools(graphs_dir))
+
+
+def open_file(ed: Editor, path: Path) -> None:
+    """Load `path` into the editor (discarding the buffer) and reset the canvas.
+    A file that cannot be edited leaves `doc` empty and says why in `open_error`."""
+    ed.path, ed.selected, ed.diff, ed.removed, ed.call_path = path, None, {}, {}, []
+    ed.open_error, ed.notice, ed.flow = None, None, None
+    try:
+        ed.doc = GraphDocument.open(path)
+    except DocumentError as exc:
+        ed.doc, ed.loaded, ed.saved_text = None, None, ""
+        ed.open_error = str(exc)
+        return
+    ed.saved_text = ed.doc.text
+    ed.loaded = validate_text(ed.doc.text, path, ed.graphs_dir)
+    rebuild_canvas(ed, keep_positions=False)
+
+
+def apply(ed: Editor, edit: Callable[[GraphDocument], object], *, structural: bool = True) -> None:
+    """Run one edit on the document, then validate the new text and refresh the
+    canvas (positions dragged on the canvas are kept). Raises DocumentError
+    (the document is unchanged then)."""
+    assert ed.doc is not None and ed.path is not None
+    before = ed.doc.text
+    edit(ed.doc)
+    if ed.doc.text == before:
+        return
+    ed.loaded = validate_text(ed.doc.text, ed.path, ed.graphs_dir)
+    if structural:
+        rebuild_canvas(ed, keep_positions=True)
+
+
+def rebuild_canvas(ed: Editor, *, keep_positions: bool) -> None:
+    """A fresh canvas state from the buffer (a new timestamp makes the
+    component take it)."""
+    positions = None
+    if keep_positions and ed.flow is not None:
+        positions = {k: (v["x"], v["y"]) for k, v in flow_positions(ed.flow).items()}
+    overlay = Overlay(diagnostics=ed.diagnostics, diff=ed.diff, path=ed.call_path)
+    ed.flow = to_flow_state(ed.document, overlay, removed=ed.removed, positions=positions)
+    ed.flow_version += 1
