@@ -33,8 +33,6 @@ BENCHMARKS: dict[str, str] = {
     "graph_scale": "benchmarks.graph_scale",
     "intents_quality": "benchmarks.intents_quality",
     "stt_quality": "benchmarks.stt_quality",
-    "e2e_offline": "benchmarks.e2e_offline",
-    "barge_in": "benchmarks.barge_in",
 }
 
 #: Distributions the harness reports for every series of timings.
@@ -60,7 +58,7 @@ VERSIONED_PACKAGES = (
 )
 
 
-class Skipped(Exception):  # noqa: N818 - reads as `raise Skipped(reason)`
+class Skipped(Exception):
     """The benchmark cannot run on this machine; the message says why."""
 
 

@@ -226,7 +226,9 @@ async def _measure(
     saver: BaseCheckpointSaver[Any], spec: GraphSpec, turns: int, warmup: int
 ) -> dict[str, Any]:
     compiled: CompiledCall = compile_call(
-        spec, checkpointer=saver, intent_sets=_lookup_factory  # type: ignore[arg-type]
+        spec,
+        checkpointer=saver,
+        intent_sets=_lookup_factory,
     )
     baseline = build_baseline(saver)
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
@@ -282,7 +284,7 @@ async def _savers(settings: Settings) -> AsyncIterator[dict[str, Any]]:
 async def run(settings: Settings) -> dict[str, Any]:
     """Per checkpointer: turn-time distributions (ms) of the three variants and
     their ratios (Switchboard / baseline at p50, p90, p99)."""
-    turns = 120 if settings.quick else 1000
+    turns = 60 if settings.quick else 1000
     warmup = 10 if settings.quick else 40
     spec = flow_spec()
     results: dict[str, Any] = {}

@@ -65,7 +65,7 @@ def main() -> None:
         st.success(ed.notice)
         ed.notice = None
     files_view.save_bar(ed)
-    left, right = st.columns([3, 2], gap="medium")
+    left, right = st.columns([5, 3], gap="medium")
     with left:
         canvas_view.render(ed)
     with right:

@@ -39,8 +39,8 @@ ERROR_BORDER = "#dc2626"
 WARNING_BORDER = "#d97706"
 PATH_BORDER = "#7c3aed"
 
-X_GAP = 240.0
-Y_GAP = 130.0
+X_GAP = 175.0
+Y_GAP = 100.0
 EDGE_SEP = "|"
 
 
@@ -150,9 +150,9 @@ def to_networkx(document: Any) -> nx.MultiDiGraph:
 
 
 def auto_layout(document: Any) -> dict[str, tuple[float, float]]:
-    """Positions for every node: layers by distance from `start` (left to
-    right), nodes of a layer stacked in file order; unreachable nodes form a
-    last column. Deterministic for a given document."""
+    """Positions for every node: layers by distance from `start` (top to
+    bottom), nodes of a layer side by side in file order; unreachable nodes
+    form a last row. Deterministic for a given document."""
     nodes = list(graph_nodes(document))
     if not nodes:
         return {}
@@ -166,8 +166,8 @@ def auto_layout(document: Any) -> dict[str, tuple[float, float]]:
     if rest:
         layers.append(rest)
     out: dict[str, tuple[float, float]] = {}
-    for col, layer in enumerate(layers):
-        for row, node_id in enumerate(layer):
+    for row, layer in enumerate(layers):
+        for col, node_id in enumerate(layer):
             out[node_id] = (col * X_GAP, row * Y_GAP)
     return out
 
@@ -270,15 +270,15 @@ def to_flow_state(
                 pos=pos.get(node_id, (0.0, 0.0)),
                 data={"content": _node_label(node_id, node, e, w, status), "kind": kind},
                 node_type="input" if node_id == start else "default",
-                source_position="right",
-                target_position="left",
+                source_position="bottom",
+                target_position="top",
                 selectable=True,
                 connectable=True,
                 deletable=True,
                 style=_node_style(kind, e, w, status, node_id in on_path),
             )
         )
-    ghost_y = max((p[1] for p in pos.values()), default=0.0) + Y_GAP * 1.5
+    ghost_y = max((p[1] for p in pos.values()), default=0.0) + Y_GAP * 1.2
     for i, (node_id, node) in enumerate((removed or {}).items()):
         if node_id in nodes:
             continue
@@ -288,8 +288,8 @@ def to_flow_state(
                 id=node_id,
                 pos=(i * X_GAP, ghost_y),
                 data={"content": _node_label(node_id, node, 0, 0, "removed"), "kind": kind},
-                source_position="right",
-                target_position="left",
+                source_position="bottom",
+                target_position="top",
                 selectable=True,
                 style=_node_style(kind, 0, 0, "removed", False),
             )

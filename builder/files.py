@@ -90,7 +90,7 @@ def graph_path(
         if name.endswith(known):
             stem, suffix = name[: -len(known)], known
             break
-    if not _NAME.match(stem):
+    if not _NAME.fullmatch(stem):
         raise GraphFileError(
             f"{name!r} is not a graph file name: use letters, digits, '_' and '-' "
             "(no paths), optionally ending in .yaml, .yml or .json"

@@ -263,8 +263,9 @@ def _render_field(
         return picked if picked else REMOVE
     if f.widget in ("text", "textarea"):
         text = "" if current is None else str(current)
+        hint = f"default: {f.default}" if f.default is not None else None
         if f.widget == "textarea":
-            out = st.text_area(_label(f), text, key=key, help=help_, height=90)
+            out = st.text_area(_label(f), text, key=key, help=help_, height=90, placeholder=hint)
             used = template_variables(out)
             if used:
                 unknown = [v for v in used if v.split(".")[0] not in known]
@@ -273,7 +274,7 @@ def _render_field(
                 )
                 st.caption(f"Template variables: {shown}")
         else:
-            out = st.text_input(_label(f), text, key=key, help=help_)
+            out = st.text_input(_label(f), text, key=key, help=help_, placeholder=hint)
         return out if out else REMOVE
     if f.widget in ("int", "float"):
         is_int = f.widget == "int"

@@ -29,6 +29,8 @@ def builder_command(graphs_dir: Path, port: int, *, headless: bool) -> list[str]
         "true" if headless else "false",
         "--browser.gatherUsageStats",
         "false",
+        "--client.toolbarMode",
+        "minimal",
         "--server.fileWatcherType",
         "none",
         "--",

@@ -37,8 +37,11 @@ class GraphCatalog:
         self._pinned: dict[tuple[str, str], PinnedGraphSpec] = {}
 
     def files(self) -> list[Path]:
+        """The graph files directly in the directory; a symlink counts only when
+        it points to a file in the same directory (a link out is never read)."""
         if not self.directory.is_dir():
             return []
+        inside = self.directory.resolve()
         return sorted(
             p
             for p in self.directory.iterdir()
@@ -46,6 +49,7 @@ class GraphCatalog:
             and p.suffix in GRAPH_SUFFIXES
             and not p.name.startswith(".")
             and p.name not in TOOL_FILE_NAMES
+            and (not p.is_symlink() or p.resolve().parent == inside)
         )
 
     def load(self, path: str | Path) -> LoadedGraph:

@@ -260,9 +260,7 @@ class RedactUrls(logging.Filter):
     (`HTTP Request: GET <url> ...`): a query parameter may carry a secret."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple) and any(
-            isinstance(a, httpx.URL) for a in record.args
-        ):
+        if isinstance(record.args, tuple) and any(isinstance(a, httpx.URL) for a in record.args):
             record.args = tuple(
                 _redacted_url(a) if isinstance(a, httpx.URL) else a for a in record.args
             )

@@ -16,7 +16,7 @@ from builder.forms import node_kind_title, node_kinds
 from builder.views.session import Editor, apply, rebuild_canvas
 
 NODE_ID = re.compile(r"^[a-z][a-z0-9_]*$")
-CANVAS_HEIGHT = 560
+CANVAS_HEIGHT = 640
 
 
 def render(ed: Editor) -> None:
@@ -32,7 +32,7 @@ def render(ed: Editor) -> None:
         show_controls=True,
         show_minimap=True,
         allow_new_edges=True,
-        layout=LayeredLayout("right") if relayout else ManualLayout(),
+        layout=LayeredLayout("down") if relayout else ManualLayout(),
         get_node_on_click=True,
         get_edge_on_click=True,
         pan_on_drag=True,
@@ -43,6 +43,11 @@ def render(ed: Editor) -> None:
         enable_pane_menu=False,
         hide_watermark=True,
     )
+    # The component returns its last value on every rerun; only a value not
+    # seen before is a new canvas event (an old one would undo later edits).
+    if new_state is ed.flow or new_state.timestamp == ed.flow_seen:
+        return _buttons(ed)
+    ed.flow_seen = new_state.timestamp
     ed.flow = new_state
     if new_state.selected_id and new_state.selected_id in graph_nodes(ed.document):
         ed.selected = new_state.selected_id
@@ -65,8 +70,13 @@ def render(ed: Editor) -> None:
             ed.notice = f"That canvas edit was not applied: {exc}"
             rebuild_canvas(ed, keep_positions=True)
         st.rerun()
+    _buttons(ed)
+
+
+def _buttons(ed: Editor) -> None:
+    assert ed.flow is not None
     c1, c2 = st.columns(2)
-    if c1.button("Auto layout", key="canvas.layout", help="Arrange the nodes left to right."):
+    if c1.button("Auto layout", key="canvas.layout", help="Arrange the nodes top to bottom."):
         st.session_state["canvas.relayout"] = True
         rebuild_canvas(ed, keep_positions=False)
         st.rerun()

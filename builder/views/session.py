@@ -39,6 +39,7 @@ class Editor:
     loaded: LoadedGraph | None = None
     flow: StreamlitFlowState | None = None
     flow_version: int = 0
+    flow_seen: int | None = None  # timestamp of the last canvas event applied
     selected: str | None = None
     diff: dict[str, str] = field(default_factory=dict)
     removed: dict[str, Any] = field(default_factory=dict)

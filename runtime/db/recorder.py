@@ -138,6 +138,11 @@ class CallRecorder:
         return cls(make_engine(url, schema=schema), owns_engine=True, **options)
 
     @property
+    def failing(self) -> bool:
+        """True while the database is unreachable (writes are being buffered)."""
+        return self._failing
+
+    @property
     def stats(self) -> RecorderStats:
         return RecorderStats(
             pending=len(self._queue),

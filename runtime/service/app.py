@@ -29,8 +29,8 @@ from runtime.db.migrations import init_db
 from runtime.db.recorder import CallRecorder
 from runtime.service.auth import TokenService, UserStore, authenticate, websocket_call_access
 from runtime.service.calls import CallService, UnknownAgent, UnknownCall
-from runtime.service.live import LiveBus, LocalLiveBus, RedisLiveBus, live_router
 from runtime.service.errors import COMMON, error_responses
+from runtime.service.live import LiveBus, LocalLiveBus, RedisLiveBus, live_router
 from runtime.service.ratelimit import RateLimits, client_address, digest, parse_limit
 from runtime.service.routes_agents import agents_router
 from runtime.service.routes_analytics import analytics_router

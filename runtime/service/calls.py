@@ -41,6 +41,8 @@ log = logging.getLogger("switchboard.service.calls")
 #: How long a hang-up waits for the call's records to reach the database, so a
 #: client reading the call right after sees it; the write is never lost later.
 HANGUP_FLUSH_S = 5.0
+#: Longest a step waits for its records to be written while the database is up.
+STEP_RECORD_WAIT_S = 2.0
 STATE_LOST_REASON = "call state lost by the checkpoint store"
 
 
@@ -83,6 +85,11 @@ class CallObserver:
             at=started_at,
             ended_at=self.recorder.clock(),
         )
+        # A step answered while the database is reachable is written before
+        # the answer leaves, so killing the worker right after loses nothing;
+        # during an outage the step is buffered and the call is not held up.
+        if not self.recorder.failing:
+            await self.recorder.flush(STEP_RECORD_WAIT_S)
 
 
 @dataclass

@@ -46,4 +46,7 @@ def serve(
         port=settings.port if port is None else port,
         workers=workers,
         log_level=log_level,
+        # Compressed frames would let a few bytes on the wire expand into
+        # megabytes queued by the server (and PCM audio barely compresses).
+        ws_per_message_deflate=False,
     )

@@ -101,4 +101,3 @@ class RateLimits:
     async def reset(self) -> None:
         """Forget every hit (tests, operator action)."""
         await self._storage.reset()
-

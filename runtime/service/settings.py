@@ -17,10 +17,10 @@
 | SWITCHBOARD_PUBLIC_URL | the request's base URL | base of the WebSocket URLs handed to clients |
 | SWITCHBOARD_HOST / SWITCHBOARD_PORT | 127.0.0.1 / 8000 | where `switchboard serve` listens |
 | SWITCHBOARD_MAX_BODY_BYTES | 65536 | largest accepted request body |
-| SWITCHBOARD_LOGIN_RATE_LIMIT | 10/minute | login attempts per client address and per user name |
-| SWITCHBOARD_CALL_START_RATE_LIMIT | 60/minute | call starts per client address and per token |
-| SWITCHBOARD_RATE_LIMIT_URL | unset (per process) | redis:// URL sharing rate limits between workers |
-| SWITCHBOARD_CORS_ORIGINS | unset (no CORS) | JSON list of browser origins allowed to call the API |
+| SWITCHBOARD_LOGIN_RATE_LIMIT | 10/minute | logins per client address and per user name |
+| SWITCHBOARD_CALL_START_RATE_LIMIT | 60/minute | call starts per client address and token |
+| SWITCHBOARD_RATE_LIMIT_URL | unset (per process) | redis:// URL: limits shared by workers |
+| SWITCHBOARD_CORS_ORIGINS | unset (no CORS) | JSON list of browser origins allowed |
 """
 
 from __future__ import annotations

@@ -178,7 +178,7 @@ class VoicePipeline:
                 if not isinstance(frame, UserAudioFrame):
                     continue
                 frame.ts_ms = self.clock()
-                self.vad.put(frame)
+                await self.vad.put_paced(frame)
         except TransportClosed as exc:
             self._close_reason = str(exc) or "transport closed"
         self.vad.put(EndFrame(reason="hangup", ts_ms=self.clock()))

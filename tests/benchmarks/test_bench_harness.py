@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks.graph_scale import generate_graph, growth_exponent, graph_yaml
+from benchmarks.graph_scale import generate_graph, graph_yaml, growth_exponent
 from benchmarks.harness import (
     BENCHMARKS,
     UnknownBenchmark,
@@ -35,7 +35,7 @@ def test_distribution_reports_every_figure_and_handles_empty() -> None:
     assert distribution([]) == {"n": 0}
     with pytest.raises(ValueError, match="empty"):
         percentile([], 50)
-    with pytest.raises(ValueError, match="0..100"):
+    with pytest.raises(ValueError, match=r"0\.\.100"):
         percentile([1.0], 101)
 
 
@@ -52,7 +52,7 @@ def test_machine_facts_parse_proc_files() -> None:
 
 
 def test_unknown_benchmark_names_the_known_ones() -> None:
-    with pytest.raises(UnknownBenchmark, match="nope.*known: turn_overhead"):
+    with pytest.raises(UnknownBenchmark, match=r"nope.*known: turn_overhead"):
         resolve_names(["nope"])
     assert resolve_names([]) == list(BENCHMARKS)
     assert resolve_names(["graph_scale", "turn_overhead"]) == ["turn_overhead", "graph_scale"]

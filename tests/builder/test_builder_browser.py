@@ -5,7 +5,7 @@ Chromium or Playwright is missing, unless CI=true."""
 from __future__ import annotations
 
 import os
-import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -61,7 +61,10 @@ def builder_url(dental_file: Path, tmp_path: Path) -> Iterator[str]:
     _require_browser()
     port = _free_port()
     log = (tmp_path / "builder.log").open("wb")
-    cmd = [sys.executable, "-m", "runtime.cli", "builder", "--port", str(port), "--headless"]
+    script = Path(sys.executable).with_name("switchboard")
+    if not script.exists():
+        pytest.fail(f"the switchboard command is not installed beside {sys.executable}")
+    cmd = [str(script), "builder", "--port", str(port), "--headless"]
     proc = subprocess.Popen(
         [*cmd, "--graphs-dir", str(dental_file.parent)],
         cwd=Path(__file__).resolve().parents[2],
@@ -86,8 +89,9 @@ def builder_url(dental_file: Path, tmp_path: Path) -> Iterator[str]:
             time.sleep(0.2)
         yield url
     finally:
-        os.killpg(proc.pid, 15)
-        proc.wait(timeout=30)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=30)
         log.close()
 
 
@@ -111,3 +115,82 @@ def test_canvas_shows_the_graph_in_chromium(builder_url: str, tmp_path: Path) ->
         finally:
             browser.close()
     assert (artifacts / "builder-canvas.png").stat().st_size > 10_000
+
+
+def test_add_a_step_fix_it_save_commit_and_diff(
+    repo: Path, builder_url: str, dental_file: Path, tmp_path: Path
+) -> None:
+    from playwright.sync_api import Page, expect, sync_playwright
+
+    artifacts = Path(os.environ.get("SWITCHBOARD_ARTIFACTS", tmp_path))
+    artifacts.mkdir(parents=True, exist_ok=True)
+
+    def choose(page: Page, label: str, option: str) -> None:
+        box = page.get_by_role("combobox", name=label)  # a Streamlit selectbox
+        box.click()
+        box.fill(option)
+        page.get_by_role("option", name=option, exact=True).click()
+
+    def type_in(page: Page, label: str, text: str) -> None:
+        field = page.get_by_label(label, exact=True)
+        field.fill(text)
+        field.press("Tab")  # Streamlit sends a text value when the field loses focus
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1600, "height": 1100})
+            page.set_default_timeout(UI_WAIT_MS)
+            page.goto(f"{builder_url}/?graph=dental-booking")
+            canvas = page.frame_locator("iframe[title='streamlit_flow.streamlit_flow']")
+            canvas.get_by_text("greeting", exact=True).first.wait_for()
+            page.get_by_role("tab", name="Add node").click()
+            choose(
+                page,
+                "Kind",
+                "collect — Ask for one typed value (a slot), re-prompting until it is understood.",
+            )
+            type_in(page, "Node id", "ask_birth_date")
+            choose(page, "After node (optional)", "greeting")
+            page.get_by_role("button", name="Add node").click()
+            # the new step is on the canvas, wired in, and marked with its errors
+            canvas.get_by_text("ask_birth_date", exact=True).first.wait_for()
+            canvas.get_by_text("error", exact=False).first.wait_for()
+            expect(page.get_by_role("button", name="Save as draft")).to_be_visible()
+            page.get_by_role("tab", name="Properties").click()
+            type_in(page, "slot *", "birth_date")
+            type_in(page, "prompt *", "What is your date of birth?")
+            save = page.get_by_role("button", name="Save", exact=True)
+            save.wait_for()
+            page.screenshot(path=str(artifacts / "builder-new-step.png"), full_page=True)
+            save.click()
+            page.get_by_text("dental-booking.yaml — saved").first.wait_for()
+            page.get_by_role("tab", name="Versions").click()
+            type_in(page, "Commit message", "Ask for the date of birth")
+            page.get_by_role("button", name="Commit").click()
+            page.get_by_text("Committed").first.wait_for()
+            page.get_by_role("tab", name="Versions").click()
+            choose(page, "From", next(iter(_first_version_labels(repo))))
+            page.get_by_role("button", name="Show differences").click()
+            page.get_by_text("+ node ask_birth_date (collect) added").first.wait_for()
+            canvas.get_by_text("added").first.wait_for()
+            page.screenshot(path=str(artifacts / "builder-diff.png"), full_page=True)
+        finally:
+            browser.close()
+    text = dental_file.read_text("utf-8")
+    assert "ask_birth_date:" in text and "# end of file" in text
+    log = subprocess.run(
+        ["git", "-C", str(repo), "log", "--format=%s"], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert log == ["Ask for the date of birth", "first version"]
+
+
+def _first_version_labels(repo: Path) -> list[str]:
+    """The versions panel's label of the first commit (short hash and message)."""
+    commit = subprocess.run(
+        ["git", "-C", str(repo), "rev-list", "--max-parents=0", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    return [f"{commit[:10]} · first version"]

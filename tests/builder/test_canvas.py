@@ -131,8 +131,8 @@ def test_auto_layout_places_nodes_by_distance_from_start() -> None:
         },
     }
     pos = auto_layout(doc)
-    assert pos["a"][0] < pos["b"][0] < pos["c"][0] == pos["d"][0] < pos["orphan"][0]
-    assert pos["c"][1] != pos["d"][1]
+    assert pos["a"][1] < pos["b"][1] < pos["c"][1] == pos["d"][1] < pos["orphan"][1]
+    assert pos["c"][0] != pos["d"][0]
     assert len(set(pos.values())) == len(pos)
 
 

@@ -19,6 +19,7 @@ import pytest
 import schemathesis
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
+from pydantic import SecretStr
 from schemathesis.checks import (
     content_type_conformance,
     not_a_server_error,
@@ -51,9 +52,9 @@ STATUSES: Counter[int] = Counter()
 _DATA = Path(tempfile.mkdtemp(prefix="fuzz-api-"))
 APP = create_app(
     ServiceSettings(
-        jwt_secret=SECRET,
+        jwt_secret=SecretStr(SECRET),
         admin_user=ADMIN[0],
-        admin_password=ADMIN[1],
+        admin_password=SecretStr(ADMIN[1]),
         graphs_dir=GRAPHS_DIR,
         checkpoint_url="memory://",
         database_url=f"sqlite:///{_DATA / 'calls.db'}",

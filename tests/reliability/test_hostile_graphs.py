@@ -168,7 +168,7 @@ _scalars = st.one_of(
 def _documents(draw: st.DrawFn, depth: int = 0) -> str:
     if depth >= 4 or draw(st.booleans()):
         return draw(_scalars)
-    items = draw(st.lists(st.tuples(_names, _documents(depth + 1)), max_size=4))  # type: ignore[call-arg]
+    items = draw(st.lists(st.tuples(_names, _documents(depth + 1)), max_size=4))
     anchor = draw(st.sampled_from(["", "&m ", "&anc "]))
     if draw(st.booleans()):
         return anchor + "{" + ", ".join(f"{k}: {v}" for k, v in items) + "}"

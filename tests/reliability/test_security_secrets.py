@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from reliability.report import record_security
 from runtime.service import ServiceSettings, create_app
@@ -94,9 +95,9 @@ def test_secrets_stay_out_of_logs_events_exports_and_storage(
     monkeypatch.setenv("SB_TEST_TOOL_KEY", TOOL_KEY)
     caplog.set_level(logging.DEBUG)
     settings = ServiceSettings(
-        jwt_secret=JWT_SECRET,
+        jwt_secret=SecretStr(JWT_SECRET),
         admin_user="admin",
-        admin_password=ADMIN_PASSWORD,
+        admin_password=SecretStr(ADMIN_PASSWORD),
         graphs_dir=graphs,
         checkpoint_url=f"sqlite:///{data / 'memory.db'}",
         database_url=f"sqlite:///{data / 'calls.db'}",

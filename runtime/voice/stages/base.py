@@ -128,6 +128,11 @@ class CallShared:
         return out
 
 
+#: Frames a source may queue ahead of a stage before `put_paced` waits: with
+#: 20 ms frames, 4 s of audio; a real-time caller never gets near it.
+MAX_BACKLOG_FRAMES = 200
+
+
 class Stage:
     """One pipeline stage: a queue, a task, and `process()` for each frame."""
 
@@ -137,9 +142,18 @@ class Stage:
         self.shared = shared
         self.queue: asyncio.Queue[Frame] = asyncio.Queue()
         self.downstream: Stage | None = None
+        self._room = asyncio.Event()
 
     def put(self, frame: Frame) -> None:
         """Queue a frame for this stage (never blocks)."""
+        self.queue.put_nowait(frame)
+
+    async def put_paced(self, frame: Frame, limit: int = MAX_BACKLOG_FRAMES) -> None:
+        """Queue a frame once fewer than `limit` are waiting: backpressure for a
+        source (the caller's socket) that sends faster than the stage works."""
+        while self.queue.qsize() >= limit:
+            self._room.clear()
+            await self._room.wait()
         self.queue.put_nowait(frame)
 
     async def push(self, frame: Frame) -> None:
@@ -149,13 +163,16 @@ class Stage:
 
     async def next_frame(self, timeout_s: float | None = None) -> Frame | None:
         """The next queued frame, or None after `timeout_s` without one."""
-        if timeout_s is None:
-            return await self.queue.get()
         try:
-            async with asyncio.timeout(max(0.0, timeout_s)):
+            if timeout_s is None:
                 return await self.queue.get()
-        except TimeoutError:
-            return None
+            try:
+                async with asyncio.timeout(max(0.0, timeout_s)):
+                    return await self.queue.get()
+            except TimeoutError:
+                return None
+        finally:
+            self._room.set()
 
     async def run(self) -> None:
         """Process frames until an `EndFrame` has been processed."""
