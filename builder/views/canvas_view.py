@@ -25,7 +25,9 @@ def render(ed: Editor) -> None:
     _legend()
     relayout = st.session_state.pop("canvas.relayout", False)
     new_state = streamlit_flow(
-        f"canvas-{ed.path}",
+        # A new key per rebuilt state: the component mounts afresh with it, so a
+        # value it computed for the previous graph can never come back as an edit.
+        f"canvas-{ed.path}-{ed.flow_version}",
         ed.flow,
         height=CANVAS_HEIGHT,
         fit_view=True,

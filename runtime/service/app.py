@@ -219,8 +219,17 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
             live = await _open_live(settings)
             stack.push_async_callback(live.close)
             from tools.config import build_registry
+            from tools.db_store import DbStore, open_store
 
-            tools = await asyncio.to_thread(build_registry, settings.graphs_dir)
+            # The service's business tools use the database (SWITCHBOARD_TOOLS_STORE
+            # may say `memory`): bookings and refunds survive restarts and are
+            # shared by every worker.
+            store = await asyncio.to_thread(
+                open_store, "db", database_url=settings.database_url, schema=schema
+            )
+            if isinstance(store, DbStore):
+                stack.callback(store.dispose)
+            tools = await asyncio.to_thread(build_registry, settings.graphs_dir, store=store)
             app.state.users = users
             app.state.engine = engine
             app.state.recorder = recorder

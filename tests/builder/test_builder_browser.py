@@ -106,7 +106,7 @@ def test_canvas_shows_the_graph_in_chromium(builder_url: str, tmp_path: Path) ->
             page = browser.new_page(viewport={"width": 1600, "height": 1000})
             page.goto(f"{builder_url}/?graph=dental-booking", timeout=UI_WAIT_MS)
             page.get_by_text("Switchboard builder").first.wait_for(timeout=UI_WAIT_MS)
-            canvas = page.frame_locator("iframe[title='streamlit_flow.streamlit_flow']")
+            canvas = page.frame_locator("iframe[title='streamlit_flow.streamlit_flow']").last
             for node in ("greeting", "route", "ask_day", "escalate"):
                 canvas.get_by_text(node, exact=True).first.wait_for(timeout=UI_WAIT_MS)
             # edge labels (intent names) are drawn too
@@ -142,7 +142,7 @@ def test_add_a_step_fix_it_save_commit_and_diff(
             page = browser.new_page(viewport={"width": 1600, "height": 1100})
             page.set_default_timeout(UI_WAIT_MS)
             page.goto(f"{builder_url}/?graph=dental-booking")
-            canvas = page.frame_locator("iframe[title='streamlit_flow.streamlit_flow']")
+            canvas = page.frame_locator("iframe[title='streamlit_flow.streamlit_flow']").last
             canvas.get_by_text("greeting", exact=True).first.wait_for()
             page.get_by_role("tab", name="Add node").click()
             choose(
@@ -175,6 +175,9 @@ def test_add_a_step_fix_it_save_commit_and_diff(
             page.get_by_text("+ node ask_birth_date (collect) added").first.wait_for()
             canvas.get_by_text("added").first.wait_for()
             page.screenshot(path=str(artifacts / "builder-diff.png"), full_page=True)
+        except Exception:
+            page.screenshot(path=str(artifacts / "builder-failure.png"), full_page=True)
+            raise
         finally:
             browser.close()
     text = dental_file.read_text("utf-8")
