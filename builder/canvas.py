@@ -250,7 +250,11 @@ def to_flow_state(
     nodes = graph_nodes(document)
     pos = dict(document_layout(document))
     if positions:
-        pos.update({k: v for k, v in positions.items() if k in nodes})
+        kept = {k: v for k, v in positions.items() if k in nodes}
+        pos.update(kept)
+        for node_id in nodes:  # a node new to the canvas goes where no other node is
+            if node_id not in kept:
+                pos[node_id] = _free_spot(pos[node_id], [p for k, p in pos.items() if k != node_id])
     start = document.get("start") if isinstance(document, Mapping) else None
     errors: dict[str, int] = {}
     warnings: dict[str, int] = {}
@@ -316,6 +320,15 @@ def to_flow_state(
                 )
             )
     return StreamlitFlowState(nodes=flow_nodes, edges=flow_edges)
+
+
+def _free_spot(
+    want: tuple[float, float], taken: Sequence[tuple[float, float]]
+) -> tuple[float, float]:
+    x, y = want
+    while any(abs(x - tx) < X_GAP * 0.8 and abs(y - ty) < Y_GAP * 0.6 for tx, ty in taken):
+        x += X_GAP
+    return (x, y)
 
 
 def flow_positions(state: StreamlitFlowState) -> dict[str, dict[str, float]]:

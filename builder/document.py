@@ -414,10 +414,12 @@ class GraphDocument:
         was read, unless `force`. Blocking file I/O."""
         target = Path(path if path is not None else self.file)
         where = directory if directory is not None else target.parent
+        was_draft = self.is_draft
         self._set_draft_marker(False)
         found = self.diagnostics(where)
         errors = [d for d in found if d.severity == "error"]
         if errors and not draft:
+            self._set_draft_marker(was_draft)
             raise DocumentInvalid(
                 f"{target.name} has {len(errors)} error(s); fix them or save it as a draft",
                 found,
@@ -428,6 +430,7 @@ class GraphDocument:
         if not force and target.exists():
             on_disk = content_hash(target.read_bytes().decode("utf-8", "replace"))
             if on_disk != self.base_hash:
+                self._set_draft_marker(was_draft)
                 raise DocumentConflict(
                     f"{target} was changed by someone else since it was opened; reload it "
                     "or save with force"

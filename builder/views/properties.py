@@ -53,12 +53,12 @@ def _settings(ed: Editor) -> None:
     changes = render_form(
         settings_fields(),
         doc,
-        key=f"settings.{ed.flow_version}",
+        key=f"settings.{ed.form_version}",
         node_ids=list(graph_nodes(doc)),
         variables=_variables(doc),
     )
     if changes:
-        _apply(ed, lambda doc: edits.update_settings(doc, changes))
+        _apply(ed, lambda doc: edits.update_settings(doc, changes), from_form=True)
 
 
 def _node(ed: Editor, node_id: str, node: Any) -> None:
@@ -76,12 +76,12 @@ def _node(ed: Editor, node_id: str, node: Any) -> None:
     changes = render_form(
         fields,
         node,
-        key=f"node.{node_id}.{ed.flow_version}",
+        key=f"node.{node_id}.{ed.form_version}",
         node_ids=list(graph_nodes(ed.document)),
         variables=_variables(ed.document),
     )
     if changes:
-        _apply(ed, lambda doc: edits.update_node(doc, node_id, changes))
+        _apply(ed, lambda doc: edits.update_node(doc, node_id, changes), from_form=True)
     with st.expander("Rename or delete"):
         new_id = st.text_input("New id", node_id, key=f"node.{node_id}.rename")
         if new_id != node_id and st.button("Rename", key=f"node.{node_id}.rename.go"):
@@ -92,10 +92,10 @@ def _node(ed: Editor, node_id: str, node: Any) -> None:
             _apply(ed, lambda doc: edits.delete_node(doc, node_id))
 
 
-def _apply(ed: Editor, edit: Callable[[GraphDocument], object]) -> None:
+def _apply(ed: Editor, edit: Callable[[GraphDocument], object], *, from_form: bool = False) -> None:
     before = ed.text
     try:
-        apply(ed, edit)
+        apply(ed, edit, from_form=from_form)
     except edits.EditError as exc:
         st.error(str(exc))
         return

@@ -39,6 +39,7 @@ class Editor:
     loaded: LoadedGraph | None = None
     flow: StreamlitFlowState | None = None
     flow_version: int = 0
+    form_version: int = 0  # bumped when the document changes other than through a form
     flow_seen: int | None = None  # timestamp of the last canvas event applied
     selected: str | None = None
     diff: dict[str, str] = field(default_factory=dict)
@@ -113,20 +114,30 @@ def open_file(ed: Editor, path: Path) -> None:
         ed.open_error = str(exc)
         return
     ed.saved_text = ed.doc.text
+    ed.form_version += 1
     ed.loaded = validate_text(ed.doc.text, path, ed.graphs_dir)
     rebuild_canvas(ed, keep_positions=False)
 
 
-def apply(ed: Editor, edit: Callable[[GraphDocument], object], *, structural: bool = True) -> None:
+def apply(
+    ed: Editor,
+    edit: Callable[[GraphDocument], object],
+    *,
+    structural: bool = True,
+    from_form: bool = False,
+) -> None:
     """Run one edit on the document, then validate the new text and refresh the
-    canvas (positions dragged on the canvas are kept). Raises DocumentError
-    (the document is unchanged then)."""
+    canvas (positions dragged on the canvas are kept). Forms are redrawn from
+    the document unless the edit came from a form (`from_form`), whose widgets
+    already show it. Raises DocumentError (the document is unchanged then)."""
     assert ed.doc is not None and ed.path is not None
     before = ed.doc.text
     edit(ed.doc)
     if ed.doc.text == before:
         return
     ed.loaded = validate_text(ed.doc.text, ed.path, ed.graphs_dir)
+    if not from_form:
+        ed.form_version += 1
     if structural:
         rebuild_canvas(ed, keep_positions=True)
 

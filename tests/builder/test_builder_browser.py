@@ -125,16 +125,27 @@ def test_add_a_step_fix_it_save_commit_and_diff(
     artifacts = Path(os.environ.get("SWITCHBOARD_ARTIFACTS", tmp_path))
     artifacts.mkdir(parents=True, exist_ok=True)
 
+    def settle(page: Page) -> None:
+        """Wait until Streamlit has finished the rerun an action started."""
+        page.wait_for_timeout(250)
+        page.locator("[data-testid='stStatusWidget']").wait_for(state="hidden")
+
     def choose(page: Page, label: str, option: str) -> None:
         box = page.get_by_role("combobox", name=label)  # a Streamlit selectbox
         box.click()
         box.fill(option)
         page.get_by_role("option", name=option, exact=True).click()
+        settle(page)
 
     def type_in(page: Page, label: str, text: str) -> None:
         field = page.get_by_label(label, exact=True)
         field.fill(text)
         field.press("Tab")  # Streamlit sends a text value when the field loses focus
+        settle(page)
+
+    def press(page: Page, name: str) -> None:
+        page.get_by_role("button", name=name, exact=True).click()
+        settle(page)
 
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -144,6 +155,7 @@ def test_add_a_step_fix_it_save_commit_and_diff(
             page.goto(f"{builder_url}/?graph=dental-booking")
             canvas = page.frame_locator("iframe[title='streamlit_flow.streamlit_flow']").last
             canvas.get_by_text("greeting", exact=True).first.wait_for()
+            settle(page)
             page.get_by_role("tab", name="Add node").click()
             choose(
                 page,
@@ -152,7 +164,7 @@ def test_add_a_step_fix_it_save_commit_and_diff(
             )
             type_in(page, "Node id", "ask_birth_date")
             choose(page, "After node (optional)", "greeting")
-            page.get_by_role("button", name="Add node").click()
+            press(page, "Add node")
             # the new step is on the canvas, wired in, and marked with its errors
             canvas.get_by_text("ask_birth_date", exact=True).first.wait_for()
             canvas.get_by_text("error", exact=False).first.wait_for()
@@ -163,15 +175,15 @@ def test_add_a_step_fix_it_save_commit_and_diff(
             save = page.get_by_role("button", name="Save", exact=True)
             save.wait_for()
             page.screenshot(path=str(artifacts / "builder-new-step.png"), full_page=True)
-            save.click()
+            press(page, "Save")
             page.get_by_text("dental-booking.yaml — saved").first.wait_for()
             page.get_by_role("tab", name="Versions").click()
             type_in(page, "Commit message", "Ask for the date of birth")
-            page.get_by_role("button", name="Commit").click()
+            press(page, "Commit")
             page.get_by_text("Committed").first.wait_for()
             page.get_by_role("tab", name="Versions").click()
             choose(page, "From", next(iter(_first_version_labels(repo))))
-            page.get_by_role("button", name="Show differences").click()
+            press(page, "Show differences")
             page.get_by_text("+ node ask_birth_date (collect) added").first.wait_for()
             canvas.get_by_text("added").first.wait_for()
             page.screenshot(path=str(artifacts / "builder-diff.png"), full_page=True)

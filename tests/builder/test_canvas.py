@@ -47,7 +47,7 @@ def test_every_node_and_labelled_edge_is_on_the_canvas(path: Path) -> None:
         # the tolerant reader of plain nodes agrees with the spec's own edges
         assert document_targets(loaded.document["nodes"][node_id]) == node_targets(node)
     for e in state.edges:
-        source, label = parse_edge_id(e.id) or ("", "")
+        _source, label = parse_edge_id(e.id) or ("", "")
         kind, _, name = label.partition(":")
         if kind in ("intent", "exit"):
             assert e.label == name
