@@ -5,7 +5,6 @@ from __future__ import annotations
 from runtime.slots.extraction import Extraction
 from runtime.slots.words import FILLERS, normalize
 
-
 _EDGE_PUNCTUATION = ".,!?;:…\"“”' "
 
 
