@@ -149,5 +149,15 @@ def rebuild_canvas(ed: Editor, *, keep_positions: bool) -> None:
     if keep_positions and ed.flow is not None:
         positions = {k: (v["x"], v["y"]) for k, v in flow_positions(ed.flow).items()}
     overlay = Overlay(diagnostics=ed.diagnostics, diff=ed.diff, path=ed.call_path)
-    ed.flow = to_flow_state(ed.document, overlay, removed=ed.removed, positions=positions)
+    flow = to_flow_state(ed.document, overlay, removed=ed.removed, positions=positions)
+    if ed.flow is not None and keep_positions and _looks(flow) == _looks(ed.flow):
+        return  # nothing visible changed: keep the mounted canvas (remounting is slow)
+    ed.flow = flow
     ed.flow_version += 1
+
+
+def _looks(state: StreamlitFlowState) -> tuple[object, ...]:
+    """What the canvas shows, positions aside."""
+    nodes = sorted((n.id, repr(n.data), repr(sorted(n.style.items())), n.type) for n in state.nodes)
+    edges = sorted((e.id, e.source, e.target, e.label, e.animated) for e in state.edges)
+    return (tuple(nodes), tuple(edges))
