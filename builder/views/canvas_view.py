@@ -13,7 +13,7 @@ from builder import edits
 from builder.canvas import KIND_COLOURS, canvas_changes, flow_positions, graph_nodes
 from builder.document import GraphDocument
 from builder.forms import node_kind_title, node_kinds
-from builder.views.session import Editor, apply, rebuild_canvas
+from builder.views.session import Editor, apply, is_stale, rebuild_canvas
 
 NODE_ID = re.compile(r"^[a-z][a-z0-9_]*$")
 CANVAS_HEIGHT = 640
@@ -47,7 +47,7 @@ def render(ed: Editor) -> None:
     )
     # The component returns its last value on every rerun; only a value not
     # seen before is a new canvas event (an old one would undo later edits).
-    if new_state is ed.flow or new_state.timestamp == ed.flow_seen:
+    if new_state is ed.flow or new_state.timestamp == ed.flow_seen or is_stale(ed, new_state):
         return _buttons(ed)
     ed.flow_seen = new_state.timestamp
     ed.flow = new_state

@@ -41,6 +41,7 @@ class Editor:
     flow_version: int = 0
     form_version: int = 0  # bumped when the document changes other than through a form
     flow_seen: int | None = None  # timestamp of the last canvas event applied
+    fresh: set[str] = field(default_factory=set)  # ids the last rebuild added to the canvas
     selected: str | None = None
     diff: dict[str, str] = field(default_factory=dict)
     removed: dict[str, Any] = field(default_factory=dict)
@@ -106,7 +107,7 @@ def open_file(ed: Editor, path: Path) -> None:
     """Load `path` into the editor (discarding the buffer) and reset the canvas.
     A file that cannot be edited leaves `doc` empty and says why in `open_error`."""
     ed.path, ed.selected, ed.diff, ed.removed, ed.call_path = path, None, {}, {}, []
-    ed.open_error, ed.notice, ed.flow = None, None, None
+    ed.open_error, ed.notice, ed.flow, ed.fresh = None, None, None, set()
     try:
         ed.doc = GraphDocument.open(path)
     except DocumentError as exc:
@@ -152,8 +153,25 @@ def rebuild_canvas(ed: Editor, *, keep_positions: bool) -> None:
     flow = to_flow_state(ed.document, overlay, removed=ed.removed, positions=positions)
     if ed.flow is not None and keep_positions and _looks(flow) == _looks(ed.flow):
         return  # nothing visible changed: keep the mounted canvas (remounting is slow)
+    if ed.flow is not None:
+        ed.fresh = _ids(flow) - _ids(ed.flow)
     ed.flow = flow
     ed.flow_version += 1
+
+
+def _ids(state: StreamlitFlowState) -> set[str]:
+    return {n.id for n in state.nodes} | {e.id for e in state.edges}
+
+
+def is_stale(ed: Editor, state: StreamlitFlowState) -> bool:
+    """True when a canvas value predates the last rebuild: it lacks a node or
+    edge the rebuild added, which the user cannot have removed unseen."""
+    if not ed.fresh:
+        return False
+    if ed.fresh - _ids(state):
+        return True
+    ed.fresh = set()
+    return False
 
 
 def _looks(state: StreamlitFlowState) -> tuple[object, ...]:

@@ -152,6 +152,7 @@ def test_add_a_step_fix_it_save_commit_and_diff(
         try:
             page = browser.new_page(viewport={"width": 1600, "height": 1100})
             page.set_default_timeout(UI_WAIT_MS)
+            expect.set_options(timeout=UI_WAIT_MS)
             page.goto(f"{builder_url}/?graph=dental-booking")
             canvas = page.frame_locator("iframe[title='streamlit_flow.streamlit_flow']").last
             canvas.get_by_text("greeting", exact=True).first.wait_for()

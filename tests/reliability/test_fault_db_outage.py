@@ -3,7 +3,8 @@
 A real service worker reaches its private PostgreSQL schema through a TCP gate
 this test controls (checkpoints stay in Redis). After the first turn is stored
 the gate is shut — open connections are cut and new ones refused — while the
-caller goes on talking to the end of the call. Guarantee: the call is not held
+caller goes on talking to the end of the call (business tools use the
+in-memory store, so the outage hits the call records alone). Guarantee: the call is not held
 up (every turn answered), its records wait in the recorder's buffer, and once
 the gate reopens they are all written, in order, exactly once.
 """
@@ -64,6 +65,10 @@ async def test_database_outage_buffers_records_and_writes_them_once(
                 checkpoint_url=redis_url,
                 database_url=db.url_via(port),
                 database_schema=str(db.schema),
+                # The demo's business tools would use the same database; kept in
+                # memory here so the outage hits the call records alone (a tool
+                # failing mid-outage is the tool fault, see test_fault_backends).
+                SWITCHBOARD_TOOLS_STORE="memory",
             )
             async with (
                 worker(env, tmp_path / "worker.log") as w,
