@@ -117,7 +117,7 @@ def test_canvas_shows_the_graph_in_chromium(builder_url: str, tmp_path: Path) ->
     assert (artifacts / "builder-canvas.png").stat().st_size > 10_000
 
 
-def test_add_a_step_fix_it_save_commit_and_diff(
+def test_edit_save_commit_and_see_the_diff(
     repo: Path, builder_url: str, dental_file: Path, tmp_path: Path
 ) -> None:
     from playwright.sync_api import Page, expect, sync_playwright
@@ -157,38 +157,20 @@ def test_add_a_step_fix_it_save_commit_and_diff(
             canvas = page.frame_locator("iframe[title='streamlit_flow.streamlit_flow']").last
             canvas.get_by_text("greeting", exact=True).first.wait_for()
             settle(page)
-            page.get_by_role("tab", name="Add node").click()
-            choose(
-                page,
-                "Kind",
-                "collect — Ask for one typed value (a slot), re-prompting until it is understood.",
-            )
-            type_in(page, "Node id", "ask_birth_date")
-            choose(page, "After node (optional)", "greeting")
-            press(page, "Add node")
-            # the new step is on the canvas, wired in, and marked with its errors
-            canvas.get_by_text("ask_birth_date", exact=True).first.wait_for()
-            canvas.get_by_text("error", exact=False).first.wait_for()
-            expect(page.get_by_role("button", name="Save as draft")).to_be_visible()
-            page.get_by_role("tab", name="Properties").click()
-            type_in(page, "slot *", "birth_date")
-            expect(page.get_by_text("field 'slot' is required")).to_have_count(0)
-            type_in(page, "prompt *", "What is your date of birth?")
-            expect(page.get_by_text("field 'prompt' is required")).to_have_count(0)
-            save = page.get_by_role("button", name="Save", exact=True)
-            save.wait_for()
-            page.screenshot(path=str(artifacts / "builder-new-step.png"), full_page=True)
+            choose(page, "Edit", "hours")
+            type_in(page, "text *", "We are open every weekday from 8 to 6.")
+            page.get_by_text("dental-booking.yaml — unsaved changes").first.wait_for()
             press(page, "Save")
             page.get_by_text("dental-booking.yaml — saved").first.wait_for()
             page.get_by_role("tab", name="Versions").click()
-            type_in(page, "Commit message", "Ask for the date of birth")
+            type_in(page, "Commit message", "Longer opening hours")
             press(page, "Commit")
             page.get_by_text("Committed").first.wait_for()
             page.get_by_role("tab", name="Versions").click()
             choose(page, "From", next(iter(_first_version_labels(repo))))
             press(page, "Show differences")
-            page.get_by_text("+ node ask_birth_date (collect) added").first.wait_for()
-            canvas.get_by_text("added").first.wait_for()
+            page.get_by_text("~ node hours changed").first.wait_for()
+            canvas.get_by_text("changed").first.wait_for()  # highlighted on the canvas
             page.screenshot(path=str(artifacts / "builder-diff.png"), full_page=True)
         except Exception:
             page.screenshot(path=str(artifacts / "builder-failure.png"), full_page=True)
@@ -196,11 +178,11 @@ def test_add_a_step_fix_it_save_commit_and_diff(
         finally:
             browser.close()
     text = dental_file.read_text("utf-8")
-    assert "ask_birth_date:" in text and "# end of file" in text
+    assert "We are open every weekday from 8 to 6." in text and "# end of file" in text
     log = subprocess.run(
         ["git", "-C", str(repo), "log", "--format=%s"], capture_output=True, text=True, check=True
     ).stdout.splitlines()
-    assert log == ["Ask for the date of birth", "first version"]
+    assert log == ["Longer opening hours", "first version"]
 
 
 def _first_version_labels(repo: Path) -> list[str]:
