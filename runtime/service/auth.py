@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,7 +112,15 @@ class TokenService:
 
     def _encode(self, claims: dict[str, Any], ttl_s: int) -> str:
         now = int(time.time())
-        payload = {**claims, "iss": ISSUER, "iat": now, "exp": now + ttl_s}
+        # A unique id per token: two logins in the same second must not yield the
+        # same token (per-token rate limits and revocation tell them apart).
+        payload = {
+            **claims,
+            "iss": ISSUER,
+            "iat": now,
+            "exp": now + ttl_s,
+            "jti": secrets.token_urlsafe(12),
+        }
         return jwt.encode(payload, self._secret, algorithm=ALGORITHM)
 
     def operator_token(self, username: str) -> str:
