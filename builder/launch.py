@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -59,8 +58,6 @@ def builder(
         err.print(f"[red]error:[/] --port must be between 1 and 65535, not {port}")
         raise typer.Exit(2)
     env = {**os.environ, "SWITCHBOARD_GRAPHS_DIR": str(directory)}
-    try:
-        code = subprocess.call(builder_command(directory, port, headless=headless), env=env)
-    except KeyboardInterrupt:  # Ctrl-C stops the server; not an error
-        code = 0
-    raise typer.Exit(code)
+    # Replace this process with the server, so signals (Ctrl-C, SIGTERM) reach it.
+    command = builder_command(directory, port, headless=headless)
+    os.execve(command[0], command, env)
