@@ -23,7 +23,6 @@ holds before any byte, `stall_after` holds after N chunks (both until
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, suppress
@@ -32,9 +31,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+
+from tests.fakes.background import BackgroundServer, serve_in_thread
 
 #: Longest any scripted hold lasts; `release()` or shutdown ends holds sooner.
 MAX_HOLD_S = 60.0
@@ -97,8 +97,7 @@ class FakeElevenLabsServer:
         self._ready = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._release: asyncio.Event | None = None
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._background: BackgroundServer | None = None
         self._port = 0
         self.app = self._make_app()
 
@@ -137,29 +136,16 @@ class FakeElevenLabsServer:
             self._loop.call_soon_threadsafe(self._release.set)
 
     def start(self) -> FakeElevenLabsServer:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(64)
-        self._port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self.app, log_level="critical", lifespan="on", timeout_graceful_shutdown=2
+        self._background = serve_in_thread(
+            self.app, self._ready, "fake ElevenLabs server", log_level="critical"
         )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, daemon=True
-        )
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("fake ElevenLabs server did not start within 10 s")
+        self._port = self._background.port
         return self
 
     def stop(self) -> None:
         self.release()
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(10)
+        if self._background is not None:
+            self._background.stop()
 
     def __enter__(self) -> FakeElevenLabsServer:
         return self.start()

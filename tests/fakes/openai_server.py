@@ -30,7 +30,6 @@ import asyncio
 import itertools
 import json
 import re
-import socket
 import threading
 import time
 from collections import deque
@@ -40,9 +39,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
+
+from tests.fakes.background import BackgroundServer, serve_in_thread
 
 #: Longest a scripted delay or stall may hold a request; the server's shutdown
 #: releases held requests sooner.
@@ -167,8 +167,7 @@ class FakeOpenAIServer:
         self._ready = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._release: asyncio.Event | None = None
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._background: BackgroundServer | None = None
         self._port = 0
         self.app = self._make_app()
 
@@ -202,30 +201,17 @@ class FakeOpenAIServer:
             return list(self._requests)
 
     def start(self) -> FakeOpenAIServer:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(64)  # connections queue until uvicorn accepts them
-        self._port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self.app, log_level="warning", lifespan="on", timeout_graceful_shutdown=2
+        self._background = serve_in_thread(
+            self.app, self._ready, "fake OpenAI server", log_level="warning"
         )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, daemon=True
-        )
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("fake OpenAI server did not start within 10 s")
+        self._port = self._background.port
         return self
 
     def stop(self) -> None:
         if self._loop is not None and self._release is not None:
             self._loop.call_soon_threadsafe(self._release.set)
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(10)
+        if self._background is not None:
+            self._background.stop()
 
     def __enter__(self) -> FakeOpenAIServer:
         return self.start()
