@@ -15,7 +15,7 @@ themselves never call `interrupt()`, so replaying them on resume is harmless.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -122,16 +122,6 @@ def finish(update: dict[str, Any]) -> Command[Any]:
     if upd.get("outcome") and upd.get("agent"):
         upd["agent_outcomes"] = {upd["agent"]: upd["outcome"]}
     return Command(goto=END, update=upd)
-
-
-def destinations(
-    graph: GraphSpec, targets: Sequence[str], *, waits: bool = False
-) -> tuple[str, ...]:
-    """Declared Command destinations (used for drawing the compiled graph)."""
-    out = [qualify(graph.id, t) for t in targets if t in graph.nodes]
-    if waits:
-        out.append(LISTEN)
-    return tuple(dict.fromkeys(out))
 
 
 def carried_input(state: CallState, graph: GraphSpec, node_id: str) -> str | None:

@@ -32,7 +32,7 @@ from runtime.llm import default_llm_factory
 from runtime.service.live import LiveBus, live_message
 from runtime.session import CallEnded, CallEvent, CallSession
 from schemas.catalog import GraphCatalog
-from schemas.diagnostics import GraphError
+from schemas.diagnostics import Diagnostic, GraphError
 from schemas.spec import GraphSpec
 from tools.registry import ToolRegistry
 
@@ -231,11 +231,29 @@ class CallService:
             path = index.get(graph_id)
             if path is None:
                 raise UnknownAgent(f"no agent {graph_id!r} (known: {', '.join(sorted(index))})")
-            spec = await asyncio.to_thread(load_valid_graph, path, catalog=self.catalog)
+            # The file is read twice (to compile, to hash): describe it on both
+            # sides of the load and retry if a save landed in between, so the
+            # recorded hash is always that of the content compiled.
+            for _attempt in range(3):
+                before = await describe_graph_file_async(path, graph_id=graph_id)
+                spec = await asyncio.to_thread(load_valid_graph, path, catalog=self.catalog)
+                version = await describe_graph_file_async(path, graph_id=graph_id, name=spec.name)
+                if version.content_hash == before.content_hash:
+                    break
+            else:
+                raise GraphError(
+                    [
+                        Diagnostic(
+                            code="E100",
+                            severity="error",
+                            file=str(path),
+                            message="the file kept changing while it was loaded; try again",
+                        )
+                    ]
+                )
             compiled = await asyncio.to_thread(
                 compile_call, spec, resolve=self.catalog.resolve, checkpointer=self.checkpointer
             )
-            version = await describe_graph_file_async(path, graph_id=graph_id, name=spec.name)
             found = _Agent(compiled=compiled, version=version)
             self._agents[graph_id] = found
             return found
