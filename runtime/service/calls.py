@@ -390,8 +390,14 @@ class CallService:
         recorded like text calls."""
         from runtime.voice.websocket import CatalogCallSetup, VoiceCall
 
+        async def compiled(graph_id: str) -> Any:
+            return (await self.agent(graph_id)).compiled
+
         base = CatalogCallSetup(
-            self.catalog.directory, checkpointer=self.checkpointer, tools=lambda: self.tools
+            self.catalog.directory,
+            checkpointer=self.checkpointer,
+            tools=lambda: self.tools,
+            compiler=compiled,
         )
 
         async def setup(session_id: str, graph: str | None, caller: str | None) -> VoiceCall:

@@ -225,7 +225,11 @@ class CatalogCallSetup:
         checkpointer: Any = None,
         tools: Callable[[], ToolRegistry] | None = None,
         speed: float = 1.0,
+        compiler: Callable[[str], Awaitable[CompiledCall]] | None = None,
     ) -> None:
+        """`compiler` (graph id -> compiled call) lets a host that already
+        compiles and caches agents (the call service) share them; without it
+        graphs are compiled here, once each."""
         from langgraph.checkpoint.memory import InMemorySaver
 
         from schemas.catalog import GraphCatalog, default_graphs_dir
@@ -236,6 +240,7 @@ class CatalogCallSetup:
         self.checkpointer = checkpointer if checkpointer is not None else InMemorySaver()
         self.tools = tools or default_registry
         self.speed = speed
+        self.compiler = compiler
         self._compiled: dict[str, CompiledCall] = {}
         self._providers: dict[str, tuple[STTProvider, TTSProvider]] = {}
         self._lock = asyncio.Lock()
@@ -250,8 +255,11 @@ class CatalogCallSetup:
         index = await asyncio.to_thread(self.catalog.index)
         if not graph_id or graph_id not in index:
             raise GraphNotFound(f"no graph with id {graph_id!r}" if graph_id else "no graph given")
+        shared = await self.compiler(graph_id) if self.compiler is not None else None
         async with self._lock:
-            if graph_id not in self._compiled:
+            if shared is not None:
+                self._compiled[graph_id] = shared
+            elif graph_id not in self._compiled:
                 spec = await asyncio.to_thread(
                     load_valid_graph, index[graph_id], catalog=self.catalog
                 )
