@@ -1,0 +1,1 @@
+"""The operations dashboard: Live, Calls and Analytics pages and their data access."""

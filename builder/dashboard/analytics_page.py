@@ -1,0 +1,5 @@
+"""Dashboard page: analytics (being built)."""
+
+import streamlit as st
+
+st.title("Analytics")

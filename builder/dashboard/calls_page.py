@@ -1,0 +1,5 @@
+"""Dashboard page: calls (being built)."""
+
+import streamlit as st
+
+st.title("Calls")

@@ -1,0 +1,5 @@
+"""Dashboard page: live (being built)."""
+
+import streamlit as st
+
+st.title("Live")
