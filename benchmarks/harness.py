@@ -33,6 +33,9 @@ BENCHMARKS: dict[str, str] = {
     "graph_scale": "benchmarks.graph_scale",
     "intents_quality": "benchmarks.intents_quality",
     "stt_quality": "benchmarks.stt_quality",
+    "barge_in": "benchmarks.barge_in",
+    "e2e_offline": "benchmarks.e2e_offline",
+    "concurrency": "benchmarks.concurrency",
 }
 
 #: Distributions the harness reports for every series of timings.

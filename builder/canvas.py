@@ -351,28 +351,43 @@ class CanvasChanges:
         return bool(self.deleted_nodes or self.deleted_edges or self.new_edges)
 
 
-def canvas_changes(document: Any, state: StreamlitFlowState) -> CanvasChanges:
+def canvas_changes(
+    document: Any, state: StreamlitFlowState, shown: StreamlitFlowState | None = None
+) -> CanvasChanges:
     """Compare a canvas state returned by the component with the document.
 
     Deleted nodes are graph nodes missing from the canvas; deleted edges are
     edge fields whose canvas edge is gone (edges of deleted nodes excluded);
     new edges are canvas edges with a foreign id, as (source, target). A
-    reconnected edge shows up as one deleted and one new edge."""
+    reconnected edge shows up as one deleted and one new edge.
+
+    With `shown` (the state the component was given), only what the user
+    changed since is reported: a node or edge the canvas was never shown (the
+    document moved on while the value was in flight) is not "deleted", and an
+    edge drawn before is not drawn again."""
     nodes = graph_nodes(document)
     on_canvas = {n.id for n in state.nodes}
-    deleted_nodes = tuple(n for n in nodes if n not in on_canvas)
+    was_shown = {n.id for n in shown.nodes} if shown is not None else set(nodes)
+    shown_edges = {e.id for e in shown.edges} if shown is not None else None
+    deleted_nodes = tuple(n for n in nodes if n not in on_canvas and n in was_shown)
     edge_ids = {e.id for e in state.edges}
     deleted_edges = tuple(
         (source, label)
         for source, node in nodes.items()
         if source in on_canvas
         for label, target in document_targets(node).items()
-        if target in nodes and target in on_canvas and edge_id(source, label) not in edge_ids
+        if target in nodes
+        and target in on_canvas
+        and edge_id(source, label) not in edge_ids
+        and (shown_edges is None or edge_id(source, label) in shown_edges)
     )
     new_edges = tuple(
         (e.source, e.target)
         for e in state.edges
-        if parse_edge_id(e.id) is None and e.source in nodes and e.target in nodes
+        if parse_edge_id(e.id) is None
+        and e.source in nodes
+        and e.target in nodes
+        and (shown_edges is None or e.id not in shown_edges)
     )
     return CanvasChanges(deleted_nodes, deleted_edges, new_edges)
 
@@ -385,12 +400,19 @@ def node_ids(state: StreamlitFlowState) -> Iterable[str]:
 def canvas_layout_changes(
     document: Any, state: StreamlitFlowState, *, tolerance: float = 0.5
 ) -> dict[str, dict[str, float]]:
+    """`layout_changes` for the node positions of a canvas state."""
+    return layout_changes(document, flow_positions(state), tolerance=tolerance)
+
+
+def layout_changes(
+    document: Any, positions: Mapping[str, Mapping[str, float]], *, tolerance: float = 0.5
+) -> dict[str, dict[str, float]]:
     """Positions to write to the `layout` section: every node's canvas position
-    when any node sits elsewhere than the document places it, else {} (a graph
-    nobody moved keeps its file unchanged)."""
+    ({id: {x, y}}) when any node sits elsewhere than the document places it,
+    else {} (a graph nobody moved keeps its file unchanged)."""
     nodes = graph_nodes(document)
     placed = document_layout(document)
-    current = {k: v for k, v in flow_positions(state).items() if k in nodes}
+    current = {k: {"x": v["x"], "y": v["y"]} for k, v in positions.items() if k in nodes}
     moved = any(
         abs(p["x"] - placed[k][0]) > tolerance or abs(p["y"] - placed[k][1]) > tolerance
         for k, p in current.items()

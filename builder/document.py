@@ -8,9 +8,12 @@ document and written by `builder.yamltext.render_changed`, so comments, key
 order and the exact text of every untouched entry survive. JSON files are
 rewritten as indented JSON (key order kept).
 
-Edge labels are those of `schemas.spec.node_targets`: `next`, `on_fail`,
-`on_error`, `fallback`, `default`, `return_to`, `otherwise`, `intent:NAME`,
-`exit:NAME`, `case:N`.
+The parts it builds on, one idea each: `builder.graph_edges` (which field holds
+which edge; labels `next`, `on_fail`, `on_error`, `fallback`, `default`,
+`return_to`, `otherwise`, `intent:NAME`, `exit:NAME`, `case:N`),
+`builder.roundtrip` (writing values into the round-trip tree with the right
+quoting), `builder.saving` (validation gate, draft marker, conflict check,
+atomic write) and `builder.document_errors`.
 
 Edits check their own arguments (unknown node, malformed id, bad label) and raise
 `DocumentError`; they do not require the graph to be valid. `diagnostics()` runs
@@ -27,99 +30,51 @@ methods below, `.diagnostics(directory)`, `.save(path, draft=..., force=...)`;
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import math
-import os
 import re
-import tempfile
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, get_args
 
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.comments import CommentedMap
 
 from builder import yamltext
+from builder.document_errors import DocumentConflict, DocumentError, DocumentInvalid
+from builder.graph_edges import DIRECT_EDGES, Edge, edge_holder, edges_of, node_edges, set_edge
+from builder.roundtrip import assign, check_field, child, delete, rename_key, to_yaml
+from builder.saving import (
+    DRAFT_MARKER,
+    SaveResult,
+    content_hash,
+    graph_diagnostics,
+    save_document,
+)
 from schemas.diagnostics import Diagnostic
 from schemas.loader import load_graph_text
 from schemas.spec import NodeSpec
 
-#: First line of a graph file saved with validation errors.
-DRAFT_MARKER = "# switchboard: draft - saved with validation errors; fix them before it can run"
+__all__ = [
+    "DIRECT_EDGES",
+    "DRAFT_MARKER",
+    "NODE_KINDS",
+    "DocumentConflict",
+    "DocumentError",
+    "DocumentInvalid",
+    "Edge",
+    "GraphDocument",
+    "SaveResult",
+    "content_hash",
+    "edges_of",
+]
+
 NODE_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,99}$")
 #: Node kinds, from the spec's node union.
 NODE_KINDS: tuple[str, ...] = tuple(
     get_args(cls.model_fields["type"].annotation)[0] for cls in get_args(get_args(NodeSpec)[0])
 )
-#: Edge fields holding one target directly on the node.
-DIRECT_EDGES = ("next", "on_fail", "on_error", "fallback", "default", "return_to", "otherwise")
 #: Top-level keys edited through their own operations, not `set_setting`.
 _STRUCTURAL = ("schema", "nodes", "layout")
-
-
-class DocumentError(Exception):
-    """An edit cannot be applied, or the text cannot be edited; says why."""
-
-    def __init__(self, message: str, diagnostics: list[Diagnostic] | None = None):
-        super().__init__(message)
-        self.diagnostics = diagnostics or []
-
-
-class DocumentInvalid(DocumentError):
-    """Saving without `draft=True` a graph that has errors (listed in `diagnostics`)."""
-
-
-class DocumentConflict(DocumentError):
-    """The file changed on disk since this document was read."""
-
-
-@dataclass(frozen=True)
-class Edge:
-    """One edge: the node holding it, the field (label) and the target node id."""
-
-    source: str
-    label: str
-    target: str
-
-
-@dataclass(frozen=True)
-class SaveResult:
-    path: Path
-    draft: bool
-    diagnostics: list[Diagnostic]
-
-
-def edges_of(data: Any) -> list[Edge]:
-    """Every node-to-node edge of a plain graph mapping, in file order; tolerant
-    of invalid graphs (malformed parts are skipped)."""
-    nodes = data.get("nodes") if isinstance(data, Mapping) else None
-    if not isinstance(nodes, Mapping):
-        return []
-    out: list[Edge] = []
-    for source, node in nodes.items():
-        if isinstance(node, Mapping):
-            out += [Edge(str(source), label, target) for label, target in _node_edges(node)]
-    return out
-
-
-def _node_edges(node: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
-    for key, value in node.items():
-        if key in DIRECT_EDGES and isinstance(value, str):
-            yield key, value
-        elif key in ("intents", "exits") and isinstance(value, Mapping):
-            prefix = "intent" if key == "intents" else "exit"
-            for name, item in value.items():
-                if isinstance(item, Mapping) and isinstance(item.get("next"), str):
-                    yield f"{prefix}:{name}", item["next"]
-        elif key == "cases" and isinstance(value, list):
-            for i, case in enumerate(value):
-                if isinstance(case, Mapping) and isinstance(case.get("next"), str):
-                    yield f"case:{i}", case["next"]
-
-
-def content_hash(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 class GraphDocument:
@@ -219,7 +174,7 @@ class GraphDocument:
                 if after not in nodes:
                     raise DocumentError(f"no node {after!r} to add {node_id!r} after")
                 index = list(nodes).index(after) + 1
-            nodes.insert(index, node_id, _to_yaml({"type": kind, **fields}))
+            nodes.insert(index, node_id, to_yaml({"type": kind, **fields}))
             if position is not None:
                 _set_position(doc, node_id, position)
 
@@ -252,12 +207,12 @@ class GraphDocument:
             _require_node(nodes, old_id)
             if new_id in nodes:
                 raise DocumentError(f"a node {new_id!r} already exists")
-            _rename_key(nodes, old_id, new_id)
+            rename_key(nodes, old_id, new_id)
             for node in nodes.values():
                 if isinstance(node, CommentedMap):
-                    for label, target in list(_node_edges(node)):
+                    for label, target in list(node_edges(node)):
                         if target == old_id:
-                            _set_edge(node, label, new_id)
+                            set_edge(node, label, new_id)
             if doc.get("start") == old_id:
                 doc["start"] = new_id
             intents = doc.get("global_intents")
@@ -267,7 +222,7 @@ class GraphDocument:
                         intent["goto"] = new_id
             layout = doc.get("layout")
             if isinstance(layout, CommentedMap) and old_id in layout:
-                _rename_key(layout, old_id, new_id)
+                rename_key(layout, old_id, new_id)
 
         self._apply(edit)
 
@@ -278,11 +233,11 @@ class GraphDocument:
         def edit(doc: CommentedMap) -> None:
             node = _node_in(doc, node_id)
             for key, value in changes.items():
-                _check_field(key)
+                check_field(key)
                 if value is None:
                     node.pop(key, None)
                 else:
-                    _assign(node, key, value)
+                    assign(node, key, value)
 
         self._apply(edit)
 
@@ -303,12 +258,12 @@ class GraphDocument:
         def edit(doc: CommentedMap) -> None:
             parent: Any = _node_in(doc, node_id)
             for part in path[:-1]:
-                parent = _child(parent, part, create=True)
+                parent = child(parent, part, create=True)
             last = path[-1]
             if value is None:
-                _delete(parent, last)
+                delete(parent, last)
             else:
-                _assign(parent, last, value)
+                assign(parent, last, value)
 
         self._apply(edit)
 
@@ -323,7 +278,7 @@ class GraphDocument:
         def edit(doc: CommentedMap) -> None:
             nodes = _nodes_of(doc)
             _require_node(nodes, target)
-            _set_edge(_node_in(doc, source), label, target, create=True)
+            set_edge(_node_in(doc, source), label, target, create=True)
 
         self._apply(edit)
 
@@ -341,7 +296,7 @@ class GraphDocument:
 
         def edit(doc: CommentedMap) -> None:
             node = _node_in(doc, source)
-            holder, key = _edge_holder(node, label, create=False)
+            holder, key = edge_holder(node, label, create=False)
             del holder[key]
 
         self._apply(edit)
@@ -362,7 +317,7 @@ class GraphDocument:
     def set_setting(self, key: str, value: Any) -> None:
         """Set a graph-level setting (`name`, `start`, `voice`, `variables`,
         `global_intents`, `llm`, ...); None removes it."""
-        _check_field(key)
+        check_field(key)
         if key in _STRUCTURAL:
             raise DocumentError(f"{key!r} is edited through node and layout operations")
 
@@ -370,10 +325,10 @@ class GraphDocument:
             if value is None:
                 doc.pop(key, None)
             elif key in doc:
-                _assign(doc, key, value)
+                assign(doc, key, value)
             else:
                 index = list(doc).index("nodes") if "nodes" in doc else len(doc)
-                doc.insert(index, key, _to_yaml(value))
+                doc.insert(index, key, to_yaml(value))
 
         self._apply(edit)
 
@@ -382,23 +337,7 @@ class GraphDocument:
     def diagnostics(self, directory: str | Path | None = None) -> list[Diagnostic]:
         """Loader diagnostics plus static checks; tools and handoff targets are
         checked against `directory` (the graphs directory) when given."""
-        loaded = load_graph_text(self._text, self.file)
-        if loaded.spec is None:
-            return loaded.diagnostics
-        from schemas.catalog import GraphCatalog
-        from schemas.checks import check_graph
-        from schemas.validate import known_tools
-
-        extra: dict[str, Any] = {}
-        if directory is not None:
-            catalog = GraphCatalog(directory)
-            extra = {
-                "tools": known_tools(directory),
-                "graphs": catalog.ids(),
-                "resolve": catalog.resolve,
-            }
-        found = check_graph(loaded.spec, loaded.source, file=self.file, **extra)
-        return sorted([*loaded.diagnostics, *found], key=lambda d: (d.line, d.column, d.code))
+        return graph_diagnostics(self._text, self.file, directory)
 
     def save(
         self,
@@ -414,31 +353,17 @@ class GraphDocument:
         was read, unless `force`. Blocking file I/O."""
         target = Path(path if path is not None else self.file)
         where = directory if directory is not None else target.parent
-        was_draft = self.is_draft
-        self._set_draft_marker(False)
-        found = self.diagnostics(where)
-        errors = [d for d in found if d.severity == "error"]
-        if errors and not draft:
-            self._set_draft_marker(was_draft)
-            raise DocumentInvalid(
-                f"{target.name} has {len(errors)} error(s); fix them or save it as a draft",
-                found,
-            )
-        if errors and self.is_json:
-            raise DocumentInvalid("a JSON graph cannot be marked as a draft; save it as YAML")
-        self._set_draft_marker(bool(errors))
-        if not force and target.exists():
-            on_disk = content_hash(target.read_bytes().decode("utf-8", "replace"))
-            if on_disk != self.base_hash:
-                self._set_draft_marker(was_draft)
-                raise DocumentConflict(
-                    f"{target} was changed by someone else since it was opened; reload it "
-                    "or save with force"
-                )
-        _write_atomic(target, self._text)
+        result = save_document(self, target, draft=draft, force=force, directory=where)
         self.base_hash = content_hash(self._text)
         self.file = str(target)
-        return SaveResult(target, bool(errors), found)
+        return result
+
+    def mark_draft(self, on: bool) -> None:
+        """Add (or remove) the draft marker line at the top of the text."""
+        if on and not self.is_draft:
+            self._replace_text(f"{DRAFT_MARKER}\n{self._text}")
+        elif not on and self.is_draft:
+            self._replace_text(self._text.split("\n", 1)[1] if "\n" in self._text else "")
 
     # --- internals ---------------------------------------------------------------------------
 
@@ -447,12 +372,6 @@ class GraphDocument:
 
     def _node(self, node_id: str) -> CommentedMap:
         return _node_in(self._doc, node_id)
-
-    def _set_draft_marker(self, on: bool) -> None:
-        if on and not self.is_draft:
-            self._replace_text(f"{DRAFT_MARKER}\n{self._text}")
-        elif not on and self.is_draft:
-            self._replace_text(self._text.split("\n", 1)[1] if "\n" in self._text else "")
 
     def _replace_text(self, text: str) -> None:
         self._text = text
@@ -468,29 +387,12 @@ class GraphDocument:
         self._replace_text(text)
 
 
-def _write_atomic(target: Path, text: str) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _check_id(node_id: Any) -> None:
     if not isinstance(node_id, str) or not NODE_ID.match(node_id):
         raise DocumentError(
             f"{node_id!r} is not a valid node id: a letter or '_' followed by letters, "
             "digits, '_' or '-' (at most 100 characters)"
         )
-
-
-def _check_field(key: Any) -> None:
-    if not isinstance(key, str) or not key:
-        raise DocumentError(f"{key!r} is not a field name")
 
 
 def _nodes_of(doc: CommentedMap, *, create: bool = False) -> CommentedMap:
@@ -518,71 +420,6 @@ def _node_in(doc: CommentedMap, node_id: str) -> CommentedMap:
     return node
 
 
-def _rename_key(mapping: CommentedMap, old: str, new: str) -> None:
-    index = list(mapping).index(old)
-    comment = mapping.ca.items.pop(old, None)
-    value = mapping.pop(old)
-    mapping.insert(index, new, value)
-    if comment is not None:
-        mapping.ca.items[new] = comment
-
-
-def _child(parent: Any, part: str | int, *, create: bool) -> Any:
-    if isinstance(parent, CommentedMap) and isinstance(part, str):
-        if part not in parent and create:
-            parent[part] = CommentedMap()
-        if part in parent:
-            return parent[part]
-    elif isinstance(parent, CommentedSeq) and isinstance(part, int) and 0 <= part < len(parent):
-        return parent[part]
-    raise DocumentError(f"no field {part!r} here")
-
-
-def _delete(parent: Any, key: str | int) -> None:
-    if isinstance(parent, CommentedMap) and isinstance(key, str):
-        parent.pop(key, None)
-    elif isinstance(parent, CommentedSeq) and isinstance(key, int) and 0 <= key < len(parent):
-        del parent[key]
-    else:
-        raise DocumentError(f"no field {key!r} to remove")
-
-
-def _edge_holder(node: CommentedMap, label: str, *, create: bool) -> tuple[Any, str]:
-    """The mapping and key that hold edge `label` of `node`."""
-    kind, _, name = label.partition(":")
-    if label in DIRECT_EDGES:
-        return node, label
-    if kind in ("intent", "exit") and name:
-        field = "intents" if kind == "intent" else "exits"
-        group = node.get(field)
-        if group is None and create:
-            node[field] = group = CommentedMap()
-        if isinstance(group, CommentedMap):
-            if name not in group and create:
-                group[name] = CommentedMap()
-            if isinstance(group.get(name), CommentedMap):
-                return group[name], "next"
-    if kind == "case" and name.isdigit():
-        cases = node.get("cases")
-        if cases is None and create:
-            node["cases"] = cases = CommentedSeq()
-        index = int(name)
-        if isinstance(cases, CommentedSeq):
-            if index == len(cases) and create:
-                cases.append(CommentedMap([("when", CommentedSeq())]))
-            if index < len(cases) and isinstance(cases[index], CommentedMap):
-                return cases[index], "next"
-    raise DocumentError(
-        f"{label!r} is not an edge this node can hold (labels: {', '.join(DIRECT_EDGES)}, "
-        "intent:NAME, exit:NAME, case:N)"
-    )
-
-
-def _set_edge(node: CommentedMap, label: str, target: str, *, create: bool = False) -> None:
-    holder, key = _edge_holder(node, label, create=create)
-    holder[key] = target
-
-
 def _set_position(doc: CommentedMap, node_id: str, xy: tuple[float, float]) -> None:
     x, y = (_coordinate(v) for v in xy)
     layout = doc.get("layout")
@@ -598,48 +435,3 @@ def _coordinate(value: Any) -> float | int:
         raise DocumentError(f"a canvas position must be a finite number, got {value!r}")
     rounded = round(float(value), 1)
     return int(rounded) if rounded.is_integer() else rounded
-
-
-def _to_yaml(value: Any) -> Any:
-    """A round-trip value for JSON-like `value`; DocumentError for anything else."""
-    if isinstance(value, Mapping):
-        out = CommentedMap()
-        for k, v in value.items():
-            _check_field(k)
-            out[k] = _to_yaml(v)
-        return out
-    if isinstance(value, list | tuple):
-        return CommentedSeq([_to_yaml(v) for v in value])
-    if isinstance(value, float) and not math.isfinite(value):
-        raise DocumentError(f"{value!r} is not a number a graph file can hold")
-    if value is None or isinstance(value, str | bool | int | float):
-        return value
-    raise DocumentError(f"a graph field cannot hold {type(value).__name__} values")
-
-
-def _assign(parent: Any, key: str | int, value: Any) -> None:
-    """parent[key] = value, merging into an existing mapping (comments and key
-    order kept) and keeping the flow or block style of an existing list."""
-    current = parent[key] if _has(parent, key) else None
-    if isinstance(current, CommentedMap) and isinstance(value, Mapping):
-        for k in [k for k in current if k not in value]:
-            del current[k]
-        for k, v in value.items():
-            _check_field(k)
-            _assign(current, k, v)
-        return
-    new = _to_yaml(value)
-    if isinstance(current, CommentedSeq) and isinstance(new, CommentedSeq):
-        if yamltext.plain(current) == yamltext.plain(new):
-            return
-        if current.fa.flow_style():
-            new.fa.set_flow_style()
-    elif current is not None and yamltext.plain(current) == yamltext.plain(new):
-        return
-    parent[key] = new
-
-
-def _has(parent: Any, key: str | int) -> bool:
-    if isinstance(parent, Mapping):
-        return key in parent
-    return isinstance(key, int) and 0 <= key < len(parent)

@@ -28,13 +28,6 @@ app = typer.Typer(
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
-DEMO_SCRIPT = [
-    "Hi, I need a cleaning",
-    "next Tuesday if you have anything",
-    "ten in the morning",
-    "Maria Garcia",
-]
-
 
 def _graph_files(paths: Iterable[Path]) -> list[Path]:
     files: list[Path] = []
@@ -297,48 +290,6 @@ async def _run_tests(paths: list[Path], *, verbose: bool) -> int:
     return failed
 
 
-@app.command()
-def demo(
-    graph: Annotated[str, typer.Option(help="Graph to call.")] = "front-desk",
-) -> None:
-    """Run the demo on the embedded defaults: check the example graphs, place a
-    scripted call, and run the conversation tests. No key, no network."""
-    graphs_dir = default_graphs_dir()
-    out.rule("1. Checking the example graphs")
-    from schemas.validate import validate_file
-
-    bad = 0
-    for f in _graph_files([graphs_dir]):
-        diags = validate_file(f).diagnostics
-        errors = [d for d in diags if d.severity == "error"]
-        bad += bool(errors)
-        out.print(
-            f"{'[green]✓[/]' if not errors else '[red]✗[/]'} {f}  "
-            f"({len(errors)} errors, {len(diags) - len(errors)} warnings)"
-        )
-    out.rule(f"2. A text call to {graph!r}")
-    try:
-        outcome = asyncio.run(
-            _chat(
-                resolve_graph_path(graph),
-                as_json=False,
-                caller="+15551230001",
-                call_id=None,
-                checkpoint=None,
-                keep_open=False,
-                lines=iter(DEMO_SCRIPT),
-                echo=True,
-            )
-        )
-    except GraphError as exc:  # an invalid graph or tools file
-        _print_diagnostics(exc.diagnostics)
-        raise typer.Exit(1) from None
-    out.print(f"outcome: [bold]{outcome}[/]")
-    out.rule("3. Conversation tests")
-    failed = asyncio.run(_run_tests([graphs_dir], verbose=False))
-    raise typer.Exit(1 if (bad or failed or outcome is None) else 0)
-
-
 #: Modules that add their commands to `app` when imported (one per feature).
 COMMAND_MODULES: tuple[str, ...] = (
     "runtime.db.cli",
@@ -346,6 +297,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "runtime.voice.cli",
     "runtime.service.cli",
     "runtime.seed_cli",
+    "runtime.demo_cli",
     "builder.cli",
     "builder.launch",
     "benchmarks.cli",

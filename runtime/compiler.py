@@ -9,8 +9,11 @@ checkpointer it is given. Intent examples are embedded here, once, not per turn.
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from types import CodeType
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -19,7 +22,7 @@ from langgraph.graph import START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
 from nodes import builder_for
-from nodes.base import LISTEN, BuildEnv, IntentSetFactory, qualify
+from nodes.base import LISTEN, BuildEnv, IntentSetFactory, NodeFn, qualify
 from nodes.globals import GlobalIntents
 from nodes.handoff import target_id
 from nodes.listen import build_listen
@@ -175,11 +178,31 @@ def compile_call(
         )
         for node_id, node in spec.nodes.items():
             fn = builder_for(node.type)(node_id, node, env)
-            builder.add_node(qualify(spec.id, node_id), fn)  # type: ignore[call-overload]
+            builder.add_node(qualify(spec.id, node_id), _opaque(fn))  # type: ignore[call-overload]
     builder.add_node(LISTEN, build_listen())  # type: ignore[call-overload]
     builder.add_edge(START, qualify(root.id, root.start))
     graph = builder.compile(checkpointer=checkpointer, name=root.id)
     return CompiledCall(root=root, agents=agents, graph=graph)
+
+
+def _opaque(fn: NodeFn) -> NodeFn:
+    """`fn` behind a `functools.partial`, which LangGraph runs exactly like the
+    function (same signature, same injected `runtime`) but does not introspect
+    when compiling: no type-hint evaluation for an input schema (every node
+    takes `CallState`, the graph's state) and no bytecode walk of its closure
+    looking for subgraphs (a call flow has none; handoffs are nodes of this one
+    graph). That introspection was most of the compile time of a large graph.
+    The signature is computed once per node kind's function, not per node."""
+    opaque = functools.partial(fn)
+    code = getattr(fn, "__code__", None)
+    if code is not None:
+        if code not in _SIGNATURES:
+            _SIGNATURES[code] = inspect.signature(fn)
+        opaque.__signature__ = _SIGNATURES[code]  # type: ignore[attr-defined]
+    return opaque
+
+
+_SIGNATURES: dict[CodeType, inspect.Signature] = {}
 
 
 def initial_state(

@@ -38,6 +38,7 @@ from runtime.db.migrations import init_db
 from runtime.db.models import OUTCOMES, Call
 from runtime.db.recorder import CallRecorder, record_session_turn
 from runtime.seed_scripts import AGENT_WEIGHTS, CallPlan, plan_call
+from runtime.sentiment import LexiconScorer
 from runtime.session import CallEvent, CallSession
 from schemas.catalog import GraphCatalog, default_graphs_dir
 from tools.db_store import DbStore, SeedReport, seed_business_data
@@ -244,7 +245,7 @@ async def seed_demo(
         plans = plan_calls(calls, seed=seed, now=end, days=days, agents=list(agents))
         done = await _recorded_ids(engine, [p.call_id for p in plans])
         clock = SimClock(end)
-        recorder = CallRecorder(engine, clock=clock)
+        recorder = CallRecorder(engine, clock=clock, sentiment=LexiconScorer())
         try:
             for plan in plans:
                 if plan.call_id in done:

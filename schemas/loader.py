@@ -38,8 +38,11 @@ from jsonschema.exceptions import ValidationError
 from pydantic import ValidationError as PydanticValidationError
 
 from schemas.diagnostics import Diagnostic, GraphError
+from schemas.fastload import compile_validator, fast_plain, fast_valid
 from schemas.parsing import (
     MAX_FILE_BYTES,
+    ParsedDocument,
+    decode_text,
     describe_value,
     error_at,
     parse_document,
@@ -88,8 +91,15 @@ def load_graph_text(text: str | bytes, file: str = "<string>") -> LoadedGraph:
     """Parse and validate a graph document; never raises for any input.
 
     Returns a spec when the document is valid, otherwise `spec` is None and
-    `diagnostics` lists every problem found, in file order.
+    `diagnostics` lists every problem found, in file order. A document that is
+    plainly valid takes a fast path (`schemas.fastload`): its `document` is then
+    the plain mapping and its source positions are computed when first asked
+    for; anything else, and every diagnostic, comes from the round-trip parser
+    and the Python schema validator.
     """
+    fast = _load_fast(text, file)
+    if fast is not None:
+        return fast
     parsed = parse_document(text, file)
     if isinstance(parsed, Diagnostic):
         return LoadedGraph(file, None, [parsed], SourceMap(), None)
@@ -100,6 +110,25 @@ def load_graph_text(text: str | bytes, file: str = "<string>") -> LoadedGraph:
         spec, diags = _build_spec(plain, source, file)
     diags.sort(key=lambda d: (d.line, d.column))
     return LoadedGraph(file, spec, diags, source, parsed.document)
+
+
+def _load_fast(text: str | bytes, file: str) -> LoadedGraph | None:
+    """The loaded graph when the fast path can vouch for it, else None."""
+    decoded = decode_text(text, file)
+    if isinstance(decoded, Diagnostic):
+        return None
+    plain = fast_plain(decoded, file)
+    if plain is None or not fast_valid(_fast_validator(), plain):
+        return None
+    spec, diags = _build_spec(plain, SourceMap(), file)
+    if spec is None or diags:
+        return None
+
+    def positions() -> SourceMap:
+        parsed = parse_document(decoded, file)
+        return parsed.source if isinstance(parsed, ParsedDocument) else SourceMap()
+
+    return LoadedGraph(file, spec, [], SourceMap.deferred(positions), plain)
 
 
 def load_graph_file(path: str | Path) -> LoadedGraph:
@@ -134,6 +163,11 @@ def graph_schema() -> dict[str, Any]:
     text = resources.files("schemas").joinpath("graph.schema.json").read_text("utf-8")
     schema: dict[str, Any] = json.loads(text)
     return schema
+
+
+@cache
+def _fast_validator() -> Any:
+    return compile_validator(graph_schema())
 
 
 @cache

@@ -57,7 +57,7 @@ def parse_document(text: str | bytes, file: str = "<string>") -> ParsedDocument 
     Returns the single diagnostic that stops parsing (E100, E101, E102, or E103 for a
     repeated merge key) or the parsed document with its non-fatal diagnostics.
     """
-    decoded = _decode(text, file)
+    decoded = decode_text(text, file)
     if isinstance(decoded, Diagnostic):
         return decoded
     parsed = _parse(decoded, file)
@@ -100,7 +100,8 @@ def describe_value(value: Any) -> str:
     return f"a {type(value).__name__}"
 
 
-def _decode(text: str | bytes, file: str) -> str | Diagnostic:
+def decode_text(text: str | bytes, file: str) -> str | Diagnostic:
+    """The text of a graph file (BOM removed), or its E100 diagnostic (too large, not UTF-8)."""
     size = len(text) if isinstance(text, bytes) else len(text.encode("utf-8", "surrogatepass"))
     if size > MAX_FILE_BYTES:
         limit = MAX_FILE_BYTES // (1024 * 1024)

@@ -7,7 +7,7 @@ sequence item; `SourceMap` turns that into JSON pointer -> (line, column), both
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
@@ -29,37 +29,67 @@ def split(ptr: str) -> list[str]:
 
 
 class SourceMap:
-    """JSON pointer -> 1-based (line, column) of the value; keys tracked apart."""
+    """JSON pointer -> 1-based (line, column) of the value; keys tracked apart.
+
+    A map made with `deferred` computes its positions on first use, so a
+    document nobody reports on never pays for them.
+    """
 
     def __init__(self) -> None:
-        self.values: dict[str, tuple[int, int]] = {"": (1, 1)}
-        self.keys: dict[str, tuple[int, int]] = {}
+        self._values: dict[str, tuple[int, int]] = {"": (1, 1)}
+        self._keys: dict[str, tuple[int, int]] = {}
+        self._build: Callable[[], SourceMap] | None = None
+
+    @classmethod
+    def deferred(cls, build: Callable[[], SourceMap]) -> SourceMap:
+        """A map whose positions are those of `build()`, called once, on first use."""
+        sm = cls()
+        sm._build = build
+        return sm
+
+    def _ready(self) -> None:
+        if self._build is not None:
+            built, self._build = self._build(), None
+            self._values, self._keys = built.values, built.keys
+
+    @property
+    def values(self) -> dict[str, tuple[int, int]]:
+        """Pointer -> position of the value."""
+        self._ready()
+        return self._values
+
+    @property
+    def keys(self) -> dict[str, tuple[int, int]]:
+        """Pointer -> position of the key naming the value (mapping entries only)."""
+        self._ready()
+        return self._keys
 
     @classmethod
     def from_document(cls, doc: Any) -> SourceMap:
         sm = cls()
         if isinstance(doc, CommentedMap | CommentedSeq):
-            sm.values[""] = (doc.lc.line + 1, doc.lc.col + 1)
+            sm._values[""] = (doc.lc.line + 1, doc.lc.col + 1)
         sm._walk(doc, "")
         return sm
 
     def _walk(self, node: Any, base: str) -> None:
         for child_ptr, key_pos, value_pos, child in _children(node, base):
             if key_pos is not None:
-                self.keys[child_ptr] = key_pos
-            self.values[child_ptr] = value_pos
+                self._keys[child_ptr] = key_pos
+            self._values[child_ptr] = value_pos
             self._walk(child, child_ptr)
 
     def locate(self, ptr: str, *, key: bool = False) -> tuple[int, int]:
         """Position of the value at `ptr` (or of its key when `key`), falling back
         to the nearest ancestor that exists in the file."""
+        self._ready()
         tokens = split(ptr)
         while True:
             p = pointer(*tokens)
-            if key and p in self.keys:
-                return self.keys[p]
-            if p in self.values:
-                return self.values[p]
+            if key and p in self._keys:
+                return self._keys[p]
+            if p in self._values:
+                return self._values[p]
             if not tokens:
                 return (1, 1)
             tokens.pop()

@@ -1,5 +1,6 @@
 """The canvas panel: the graph drawn with streamlit-flow, a palette to add
-nodes, and canvas edits (connect, reconnect, delete, move) applied to the file."""
+nodes, and canvas edits (connect, delete, move; clicking an edge opens it in
+the properties panel to reconnect it) applied to the file."""
 
 from __future__ import annotations
 
@@ -10,10 +11,16 @@ from streamlit_flow import streamlit_flow
 from streamlit_flow.layouts import LayeredLayout, ManualLayout
 
 from builder import edits
-from builder.canvas import KIND_COLOURS, canvas_changes, flow_positions, graph_nodes
+from builder.canvas import (
+    KIND_COLOURS,
+    canvas_changes,
+    flow_positions,
+    graph_nodes,
+    parse_edge_id,
+)
 from builder.document import GraphDocument
 from builder.forms import node_kind_title, node_kinds
-from builder.views.session import Editor, apply, is_stale, rebuild_canvas
+from builder.views.session import Editor, apply, rebuild_canvas
 
 NODE_ID = re.compile(r"^[a-z][a-z0-9_]*$")
 CANVAS_HEIGHT = 640
@@ -45,18 +52,20 @@ def render(ed: Editor) -> None:
         enable_pane_menu=False,
         hide_watermark=True,
     )
+    _trace(ed, new_state)
     # The component returns its last value on every rerun; only a value not
-    # seen before is a new canvas event (an old one would undo later edits).
-    if new_state is ed.flow or new_state.timestamp == ed.flow_seen or is_stale(ed, new_state):
+    # seen before is a new canvas event. It is compared with the state the
+    # canvas was given (`ed.flow`), never handed back to the component.
+    if new_state is ed.flow or new_state.timestamp == ed.flow_seen:
         return _buttons(ed)
     ed.flow_seen = new_state.timestamp
-    ed.flow = new_state
-    if new_state.selected_id and new_state.selected_id in graph_nodes(ed.document):
-        ed.selected = new_state.selected_id
-    changes = canvas_changes(ed.document, new_state)
+    nodes = graph_nodes(ed.document)
+    ed.positions = {k: v for k, v in flow_positions(new_state).items() if k in nodes}
+    _select(ed, new_state.selected_id, nodes)
+    changes = canvas_changes(ed.document, new_state, shown=ed.flow)
     if changes:
         if ed.selected in changes.deleted_nodes:
-            ed.selected = None
+            ed.selected, ed.selected_edge = None, None
 
         def edit(doc: GraphDocument) -> None:
             for node_id in changes.deleted_nodes:
@@ -70,9 +79,23 @@ def render(ed: Editor) -> None:
             apply(ed, edit)
         except edits.EditError as exc:
             ed.notice = f"That canvas edit was not applied: {exc}"
-            rebuild_canvas(ed, keep_positions=True)
+        # the canvas now shows the document again (a refused edit is taken back)
+        rebuild_canvas(ed, keep_positions=True, force=True)
         st.rerun()
     _buttons(ed)
+
+
+def _select(ed: Editor, selected_id: str | None, nodes: dict[str, object]) -> None:
+    """A node clicked on the canvas opens its properties; an edge clicked opens
+    its source node's properties with that edge chosen (to reconnect it)."""
+    if not selected_id:
+        return
+    if selected_id in nodes:
+        ed.selected, ed.selected_edge = selected_id, None
+        return
+    parsed = parse_edge_id(selected_id)
+    if parsed is not None and parsed[0] in nodes:
+        ed.selected, ed.selected_edge = parsed
 
 
 def _buttons(ed: Editor) -> None:
@@ -83,7 +106,7 @@ def _buttons(ed: Editor) -> None:
         rebuild_canvas(ed, keep_positions=False)
         st.rerun()
     if c2.button("Keep positions", key="canvas.keep", help="Write node positions to the file."):
-        positions = flow_positions(ed.flow)
+        positions = dict(ed.positions)
         apply(ed, lambda doc: edits.set_layout(doc, positions), structural=False)
         st.toast("Positions stored in the layout section (save to write the file).")
 
@@ -122,3 +145,18 @@ def palette(ed: Editor) -> None:
             return
         ed.selected = node_id
         st.rerun()
+
+
+def _trace(ed: Editor, new_state: object) -> None:  # TEMP D1 debugging
+    import os
+    import sys
+    import time
+
+    if os.environ.get("D1DEBUG"):
+        got = getattr(new_state, "timestamp", None)
+        print(
+            f"{time.monotonic():.3f} run v={ed.flow_version} got={got} seen={ed.flow_seen} "
+            f"same={new_state is ed.flow} nodes={len(getattr(new_state, 'nodes', []))}",
+            file=sys.stderr,
+            flush=True,
+        )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from builder import files
-from builder.canvas import canvas_layout_changes
+from builder.canvas import layout_changes
 from builder.document import DocumentConflict, DocumentError, DocumentInvalid
 from builder.edits import set_layout
 from builder.views.session import Editor, apply, open_file
@@ -63,7 +63,7 @@ def sidebar(ed: Editor) -> None:
             except files.GraphFileError as exc:
                 st.sidebar.error(str(exc))
                 return
-            ed.path, ed.doc, ed.loaded, ed.flow = None, None, None, None
+            ed.path, ed.doc, ed.loaded, ed.flow, ed.positions = None, None, None, None, {}
             st.rerun()
 
 
@@ -94,7 +94,7 @@ def save_bar(ed: Editor) -> None:
     force = cols[2].checkbox("overwrite", key="save.force", help="Overwrite changes made on disk.")
     if not clicked:
         return
-    moved = canvas_layout_changes(ed.document, ed.flow) if ed.flow is not None else {}
+    moved = layout_changes(ed.document, ed.positions)
     try:
         if moved:
             apply(ed, lambda doc: set_layout(doc, moved), structural=False)

@@ -12,6 +12,7 @@ from builder import edits
 from builder.canvas import graph_nodes
 from builder.document import GraphDocument
 from builder.forms import node_fields, render_form, settings_fields
+from builder.views import edges_view
 from builder.views.session import Editor, apply
 
 
@@ -40,6 +41,7 @@ def render(ed: Editor) -> None:
     )
     if chosen != current:
         ed.selected = None if chosen == "(graph settings)" else chosen
+        ed.selected_edge = None
         st.rerun()
     if ed.selected is None or ed.selected not in nodes:
         _settings(ed)
@@ -82,6 +84,7 @@ def _node(ed: Editor, node_id: str, node: Any) -> None:
     )
     if changes:
         _apply(ed, lambda doc: edits.update_node(doc, node_id, changes), from_form=True)
+    edges_view.render(ed, node_id, node)
     with st.expander("Rename or delete"):
         new_id = st.text_input("New id", node_id, key=f"node.{node_id}.rename")
         if new_id != node_id and st.button("Rename", key=f"node.{node_id}.rename.go"):

@@ -1,9 +1,17 @@
 """The builder's per-browser-session editor state, kept in `st.session_state`.
 
 The open graph is held as YAML text (the buffer); every edit produces new text,
-which is validated at once. The canvas state lives in the session too and is
-rebuilt only when the document's structure changes (rebuilding it on every
-rerun makes streamlit-flow re-render forever).
+which is validated at once.
+
+The canvas: `flow` is the state the component is *given*. It is rebuilt (with a
+new `flow_version`, which is part of the component's key, so the component
+mounts afresh and always takes it) only when what the canvas shows changes.
+What the component *returns* is an event, never fed back as its input:
+streamlit-flow takes new input when its last update time is <= the input's
+timestamp, and a returned state carries exactly that time, so echoing it back
+made the component re-apply and re-send it on every rerun (the re-render
+loop), while edits made meanwhile could be overwritten by the echoed, older
+state (the stale values). Positions the user dragged are kept in `positions`.
 """
 
 from __future__ import annotations
@@ -37,12 +45,13 @@ class Editor:
     saved_text: str = ""
     open_error: str | None = None
     loaded: LoadedGraph | None = None
-    flow: StreamlitFlowState | None = None
-    flow_version: int = 0
+    flow: StreamlitFlowState | None = None  # what the canvas component is given
+    flow_version: int = 0  # part of the component's key: a new version remounts it
     form_version: int = 0  # bumped when the document changes other than through a form
     flow_seen: int | None = None  # timestamp of the last canvas event applied
-    fresh: set[str] = field(default_factory=set)  # ids the last rebuild added to the canvas
+    positions: dict[str, dict[str, float]] = field(default_factory=dict)  # as last on canvas
     selected: str | None = None
+    selected_edge: str | None = None  # edge label of `selected` chosen on the canvas
     diff: dict[str, str] = field(default_factory=dict)
     removed: dict[str, Any] = field(default_factory=dict)
     call_path: list[str] = field(default_factory=list)
@@ -107,7 +116,8 @@ def open_file(ed: Editor, path: Path) -> None:
     """Load `path` into the editor (discarding the buffer) and reset the canvas.
     A file that cannot be edited leaves `doc` empty and says why in `open_error`."""
     ed.path, ed.selected, ed.diff, ed.removed, ed.call_path = path, None, {}, {}, []
-    ed.open_error, ed.notice, ed.flow, ed.fresh = None, None, None, set()
+    ed.open_error, ed.notice, ed.flow, ed.positions = None, None, None, {}
+    ed.selected_edge = None
     try:
         ed.doc = GraphDocument.open(path)
     except DocumentError as exc:
@@ -143,35 +153,21 @@ def apply(
         rebuild_canvas(ed, keep_positions=True)
 
 
-def rebuild_canvas(ed: Editor, *, keep_positions: bool) -> None:
-    """A fresh canvas state from the buffer (a new timestamp makes the
-    component take it)."""
+def rebuild_canvas(ed: Editor, *, keep_positions: bool, force: bool = False) -> None:
+    """A fresh canvas state from the buffer, given to a freshly mounted
+    component (new `flow_version`) unless it would look exactly like the one
+    shown (then the mounted canvas stays, with what the user did on it).
+    `force` remounts anyway, e.g. to take back a canvas edit that was refused.
+    With `keep_positions`, nodes stay where they are on the canvas."""
     positions = None
-    if keep_positions and ed.flow is not None:
-        positions = {k: (v["x"], v["y"]) for k, v in flow_positions(ed.flow).items()}
+    if keep_positions and ed.positions:
+        positions = {k: (v["x"], v["y"]) for k, v in ed.positions.items()}
     overlay = Overlay(diagnostics=ed.diagnostics, diff=ed.diff, path=ed.call_path)
     flow = to_flow_state(ed.document, overlay, removed=ed.removed, positions=positions)
-    if ed.flow is not None and keep_positions and _looks(flow) == _looks(ed.flow):
+    if ed.flow is not None and keep_positions and not force and _looks(flow) == _looks(ed.flow):
         return  # nothing visible changed: keep the mounted canvas (remounting is slow)
-    if ed.flow is not None:
-        ed.fresh = _ids(flow) - _ids(ed.flow)
-    ed.flow = flow
-    ed.flow_version += 1
-
-
-def _ids(state: StreamlitFlowState) -> set[str]:
-    return {n.id for n in state.nodes} | {e.id for e in state.edges}
-
-
-def is_stale(ed: Editor, state: StreamlitFlowState) -> bool:
-    """True when a canvas value predates the last rebuild: it lacks a node or
-    edge the rebuild added, which the user cannot have removed unseen."""
-    if not ed.fresh:
-        return False
-    if ed.fresh - _ids(state):
-        return True
-    ed.fresh = set()
-    return False
+    ed.flow, ed.flow_version = flow, ed.flow_version + 1
+    ed.positions = flow_positions(flow)
 
 
 def _looks(state: StreamlitFlowState) -> tuple[object, ...]:

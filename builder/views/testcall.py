@@ -1,113 +1,55 @@
-"""Test-call panel: a text conversation with the graph being edited, showing
-agent lines, the nodes entered, slots and intents per turn; and the graph's
-conversation tests with pass/fail per case."""
+"""Test-call panel: a conversation with the graph being edited, by text or by
+voice (the browser microphone, the graph's offline STT and TTS, the agent's
+audio played back), showing per turn the agent's lines, the nodes entered, the
+slots filled and the matched intent with its confidence, while the path lights
+up on the canvas; and the graph's conversation tests with pass/fail per case.
+Every test call is recorded in the call database like a real call
+(`testcall_record`), so the dashboard shows it live and in the history."""
 
 from __future__ import annotations
 
-import asyncio
-import threading
-from collections.abc import Coroutine
-from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
 
 import streamlit as st
-from langgraph.checkpoint.memory import InMemorySaver
 
 from builder.views.session import Editor, rebuild_canvas
-from runtime.compiler import compile_call
-from runtime.context import CallContext
-from runtime.session import CallEvent, CallSession
-from schemas.catalog import GraphCatalog
+from builder.views.testcall_run import TestCall, Turn, hang_up, loop, start, step, summarise
+from builder.views.testcall_voice import (
+    ProviderError,
+    VoiceInputError,
+    caller_pcm,
+    stt_for,
+    transcribe,
+)
 from schemas.diagnostics import GraphError
 
-T = TypeVar("T")
 KEY = "switchboard_testcall"
+VOICE_KEY = "tc.voice"
+
+__all__ = ["KEY", "TestCall", "Turn", "render", "summarise", "voice_turn"]
 
 
-class _Loop:
-    """One asyncio loop in a daemon thread, so calls run off Streamlit's script
-    thread and a call's objects stay on the loop that created them."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        threading.Thread(target=self.loop.run_forever, daemon=True, name="testcall").start()
-
-    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 120.0) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+def _show_path(ed: Editor, call: TestCall) -> None:
+    ed.call_path = call.path
+    rebuild_canvas(ed, keep_positions=True)
 
 
-@st.cache_resource
-def _loop() -> _Loop:
-    return _Loop()
-
-
-@dataclass
-class Turn:
-    """One step of the test call as shown: who spoke and what happened."""
-
-    caller: str | None
-    agent: list[str] = field(default_factory=list)
-    nodes: list[str] = field(default_factory=list)
-    slots: dict[str, Any] = field(default_factory=dict)
-    intents: list[str] = field(default_factory=list)
-    tools: list[str] = field(default_factory=list)
-    outcome: str | None = None
-
-
-def summarise(caller: str | None, events: list[CallEvent]) -> Turn:
-    """Group one step's events for display."""
-    turn = Turn(caller)
-    for e in events:
-        d = e.data
-        if e.type == "agent":
-            turn.agent.append(str(d.get("text", "")))
-        elif e.type == "node":
-            turn.nodes.append(str(d.get("node")))
-        elif e.type == "slot" and d.get("name") != "intent":
-            turn.slots[str(d.get("name"))] = d.get("value")
-        elif e.type == "intent":
-            turn.intents.append(f"{d.get('name')} ({float(d.get('confidence', 0)):.2f})")
-        elif e.type == "tool":
-            status = f"error: {d['error']}" if d.get("error") else "ok"
-            turn.tools.append(f"{d.get('name')} {status}")
-        elif e.type == "outcome":
-            turn.outcome = str(d.get("outcome"))
-    return turn
-
-
-@dataclass
-class TestCall:
-    session: CallSession
-    text: str
-    turns: list[Turn] = field(default_factory=list)
-    ended: bool = False
-
-
-def _start(ed: Editor) -> TestCall:
-    from tools.config import build_registry
-    from tools.store import DemoStore
-
-    assert ed.loaded is not None and ed.loaded.spec is not None
-    catalog = GraphCatalog(ed.graphs_dir)
-    compiled = compile_call(ed.loaded.spec, resolve=catalog.resolve, checkpointer=InMemorySaver())
-    tools = build_registry(ed.graphs_dir, store=DemoStore(clock=datetime.now))
-    session = CallSession(compiled=compiled, context=CallContext(tools=tools))
-    call = TestCall(session, ed.text)
-    events = _loop().run(session.start())
-    _record(call, None, events)
-    return call
-
-
-def _record(call: TestCall, caller: str | None, events: list[CallEvent]) -> None:
-    turn = summarise(caller, events)
-    call.turns.append(turn)
-    call.ended = call.ended or turn.outcome is not None
-
-
-def _path(call: TestCall) -> list[str]:
-    return [n for t in call.turns for n in t.nodes]
+def voice_turn(call: TestCall, recording: bytes) -> str | None:
+    """Take one caller turn from a microphone recording (WAV bytes): transcribe
+    it with the graph's STT, run the step, speak and record the reply. Returns
+    the words heard, or None (with `call.notice` saying why) when nothing
+    usable was heard."""
+    try:
+        pcm = caller_pcm(recording)
+        heard = loop().run(transcribe(stt_for(call.voice), pcm))
+    except (VoiceInputError, ProviderError) as exc:
+        call.notice = f"That recording could not be used: {exc}"
+        return None
+    if not heard.text:
+        call.notice = "Nothing was recognised in that recording; try again, a little louder."
+        return None
+    step(call, heard.text, voice=True, heard=heard)
+    return heard.text
 
 
 def render(ed: Editor) -> None:
@@ -116,45 +58,80 @@ def render(ed: Editor) -> None:
         st.warning("Fix the validation errors first: only a valid graph can take a test call.")
         return
     call: TestCall | None = st.session_state.get(KEY)
+    voice = st.toggle(
+        "Voice: speak through the microphone, hear the agent",
+        key=VOICE_KEY,
+        help="Offline speech: the graph's STT (Whisper) and TTS (eSpeak NG) voice.",
+    )
     cols = st.columns(2)
     if cols[0].button("Start test call", key="tc.start", type="primary"):
+        if call is not None:
+            hang_up(call)  # a call left open ends as abandoned
         try:
-            call = _start(ed)
+            call = start(ed.loaded.spec, ed.text, ed.graphs_dir, ed.path, voice=voice)
         except GraphError as exc:
             st.error(f"cannot compile this graph: {exc}")
             return
+        except ProviderError as exc:
+            st.error(f"cannot speak with this graph's voice settings: {exc}")
+            return
         st.session_state[KEY] = call
-        ed.call_path = _path(call)
-        rebuild_canvas(ed, keep_positions=True)
-    if call is not None and cols[1].button("Hang up", key="tc.hangup"):
-        _record(call, None, _loop().run(call.session.hangup()))
-        call.ended = True
+        _show_path(ed, call)
+    if call is not None and not call.ended and cols[1].button("Hang up", key="tc.hangup"):
+        hang_up(call)
     if call is None:
         st.caption("Start a call to talk to the graph as it is in the editor (saved or not).")
     else:
-        if call.text != ed.text:
-            st.info("The graph changed since this call started; start a new call to test it.")
-        for i, turn in enumerate(call.turns):
-            _show_turn(i, turn)
-        if call.ended:
-            st.success("Call ended.")
-        else:
-            said = st.chat_input("Say something as the caller", key="tc.input")
-            if said:
-                _record(call, said, _loop().run(call.session.send(said)))
-                ed.call_path = _path(call)
-                rebuild_canvas(ed, keep_positions=True)
-                st.rerun()
+        _show_call(ed, call, voice)
     _conversation_tests(ed)
 
 
-def _show_turn(i: int, turn: Turn) -> None:
+def _show_call(ed: Editor, call: TestCall, voice: bool) -> None:
+    if call.log.problem:
+        st.warning(call.log.problem)
+    elif call.log.recorded:
+        st.caption(f"Recorded as call `{call.session.call_id}` (see the dashboard).")
+    if call.text != ed.text:
+        st.info("The graph changed since this call started; start a new call to test it.")
+    for i, turn in enumerate(call.turns):
+        newest = i == len(call.turns) - 1
+        _show_turn(i, turn, autoplay=newest and call.fresh_audio)
+    call.fresh_audio = False
+    if call.notice:
+        st.warning(call.notice)
+        call.notice = None
+    if call.ended:
+        st.success("Call ended.")
+        if call.log.recording is not None:
+            st.caption(f"Recording: {call.log.recording}")
+        return
+    if voice:
+        recording = st.audio_input("Speak as the caller", key=f"tc.mic.{call.mic}")
+        if recording is not None:
+            call.mic += 1
+            with st.spinner("Listening…"):
+                heard = voice_turn(call, recording.getvalue())
+            if heard is not None:
+                _show_path(ed, call)
+            st.rerun()
+    said = st.chat_input("Say something as the caller", key="tc.input")
+    if said:
+        step(call, said, voice=voice)
+        _show_path(ed, call)
+        st.rerun()
+
+
+def _show_turn(i: int, turn: Turn, *, autoplay: bool = False) -> None:
     if turn.caller is not None:
         with st.chat_message("user"):
             st.write(turn.caller)
+            if turn.heard_confidence is not None:
+                st.caption(f"heard by voice (STT confidence {turn.heard_confidence:.2f})")
     with st.chat_message("assistant"):
         for line in turn.agent:
             st.write(line)
+        if turn.audio:
+            st.audio(turn.audio, format="audio/wav", autoplay=autoplay)
         facts = []
         if turn.intents:
             facts.append("intent " + ", ".join(turn.intents))
@@ -191,7 +168,7 @@ def _conversation_tests(ed: Editor) -> None:
         return
     for f in mine:
         try:
-            results = _loop().run(run_file(f))
+            results = loop().run(run_file(f))
         except (ConversationFileError, GraphError) as exc:
             st.error(f"{f.name}: {exc}")
             continue

@@ -9,6 +9,12 @@ back they are written in their original order. Every row has a natural key
 is inserted with ON CONFLICT DO NOTHING, so a write retried after an outage, or
 the same step recorded twice, or by a second worker, adds nothing twice.
 
+Given a sentiment scorer (`runtime.sentiment`), the recorder scores every call
+when it ends (a step with an outcome, or `call_ended` without a sentiment):
+the caller's turns are read back through the queue, so after the call's own
+rows, and scored in a task of their own, never holding up the queue; the
+result fills the call's sentiment unless one was recorded already.
+
 A write that can never succeed (a constraint or data error) is logged and
 dropped rather than blocking the queue; so is a write that arrives while the
 buffer is full. The recorder's methods never raise into the call: problems are
@@ -27,7 +33,7 @@ from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -38,6 +44,9 @@ from runtime.db.models import DIRECTIONS, OUTCOMES
 from runtime.db.rows import build_step, clean_name, clean_text
 from runtime.db.writes import Write
 from runtime.session import CallEvent, CallSession
+
+if TYPE_CHECKING:
+    from runtime.sentiment import SentimentScorer
 
 log = logging.getLogger("switchboard.db.recorder")
 
@@ -81,12 +90,18 @@ class RecorderStats:
 class _CallCursor:
     next_step: int = 0
     steps_by_fingerprint: OrderedDict[str, int] = field(default_factory=OrderedDict)
+    scored: bool = False
 
 
 @dataclass
 class _Pending:
     description: str
     write: Write
+    on_drop: Callable[[], None] | None = None
+
+    def dropped(self) -> None:
+        if self.on_drop is not None:
+            self.on_drop()
 
 
 class CallRecorder:
@@ -95,7 +110,8 @@ class CallRecorder:
     Bound to the event loop it is first used in. `max_pending` bounds the queued
     writes; backoff starts at `retry_initial_s` and doubles up to `retry_max_s`.
     `clock` stamps rows that are not given a time; `sleep` waits between
-    retries (tests pass a fake).
+    retries (tests pass a fake). `sentiment` scores each call as it ends
+    (None: calls get only the sentiment `call_ended` is given).
     """
 
     def __init__(
@@ -108,6 +124,7 @@ class CallRecorder:
         clock: Clock = utc_now,
         sleep: Sleep = asyncio.sleep,
         owns_engine: bool = False,
+        sentiment: SentimentScorer | None = None,
     ) -> None:
         if max_pending < 1 or retry_initial_s <= 0 or retry_max_s < retry_initial_s:
             raise ValueError("max_pending >= 1 and 0 < retry_initial_s <= retry_max_s required")
@@ -118,6 +135,8 @@ class CallRecorder:
         self.clock = clock
         self._sleep = sleep
         self._owns_engine = owns_engine
+        self._sentiment = sentiment
+        self._scoring: set[asyncio.Task[None]] = set()
         self._queue: deque[_Pending] = deque()
         self._wake = asyncio.Event()
         self._drained = asyncio.Event()
@@ -224,6 +243,8 @@ class CallRecorder:
         )
         self._rejected += rows.skipped
         self._enqueue(f"call {call_id} step {step}", writes.step(rows))
+        if rows.outcome is not None:
+            self._score_sentiment(call_id)
 
     async def call_ended(
         self,
@@ -249,6 +270,10 @@ class CallRecorder:
             }
         why = None if reason is None else clean_text(reason)
         self._enqueue(f"call {call_id} ended", writes.call_ended(call_id, outcome, why, at, extra))
+        if sentiment is None:
+            self._score_sentiment(call_id)
+        else:
+            self._cursor(call_id).scored = True
 
     async def add_recording(
         self,
@@ -283,10 +308,15 @@ class CallRecorder:
         return True
 
     async def close(self, timeout: float | None = 5.0) -> int:
-        """Flush for up to `timeout` s, stop the writer, dispose an owned engine.
-        Returns how many writes were left unwritten (and logs them)."""
+        """Let sentiment scoring in progress finish and flush, each for up to
+        `timeout` s, stop the writer, dispose an owned engine. Returns how
+        many writes were left unwritten (and logs them)."""
         if self._closed:
             return 0
+        if self._scoring:
+            _done, late = await asyncio.wait(set(self._scoring), timeout=timeout)
+            for late_task in late:
+                late_task.cancel()
         await self.flush(timeout)
         self._closed = True
         task = self._task
@@ -303,6 +333,8 @@ class CallRecorder:
         if left:
             log.error("recorder closed with %d unwritten writes: %s", left, self._last_error)
             self._dropped += left
+            for pending in self._queue:
+                pending.dropped()
             self._queue.clear()
         if self._owns_engine:
             await self.engine.dispose()
@@ -358,12 +390,66 @@ class CallRecorder:
         cursor.next_step = max(cursor.next_step, step + 1)
         return step
 
-    def _enqueue(self, description: str, write: Write) -> None:
+    def _score_sentiment(self, call_id: str) -> None:
+        """Once per call: read its caller turns through the queue, score them
+        in a task of their own, queue the result (see module docstring)."""
+        cursor = self._cursor(call_id)
+        if self._sentiment is None or cursor.scored:
+            return
+        cursor.scored = True
+        texts: asyncio.Future[list[str]] = asyncio.get_running_loop().create_future()
+
+        def deliver(found: list[str]) -> None:
+            if not texts.done():
+                texts.set_result(found)
+
+        def abandon() -> None:
+            if not texts.done():
+                texts.cancel()
+
+        self._enqueue(
+            f"call {call_id} caller turns",
+            writes.caller_texts(call_id, deliver),
+            abandon,
+        )
+        task = asyncio.get_running_loop().create_task(
+            self._scored(call_id, self._sentiment, texts), name="switchboard-call-sentiment"
+        )
+        self._scoring.add(task)
+        task.add_done_callback(self._scoring.discard)
+
+    async def _scored(
+        self, call_id: str, scorer: SentimentScorer, texts: asyncio.Future[list[str]]
+    ) -> None:
+        try:
+            found = await texts
+        except asyncio.CancelledError:
+            return  # the read was dropped: the call keeps no sentiment
+        try:
+            result = await scorer.score(found)
+        except Exception as exc:
+            self._last_error = f"call {call_id} sentiment: {type(exc).__name__}: {exc}"
+            log.error("sentiment not scored: %s", self._last_error)
+            return
+        if self._closed:
+            return
+        values = {
+            "sentiment_score": float(result.score),
+            "sentiment_label": clean_name(result.label, 16),
+            "sentiment_method": clean_name(result.method, 32),
+        }
+        self._enqueue(f"call {call_id} sentiment", writes.sentiment(call_id, values))
+
+    def _enqueue(
+        self, description: str, write: Write, on_drop: Callable[[], None] | None = None
+    ) -> None:
+        pending = _Pending(description, write, on_drop)
         if len(self._queue) >= self.max_pending:
             self._dropped += 1
             log.error("recorder buffer full (%d writes): %s dropped", self.max_pending, description)
+            pending.dropped()
             return
-        self._queue.append(_Pending(description, write))
+        self._queue.append(pending)
         self._drained.clear()
         self._wake.set()
         if self._task is None or self._task.done():
@@ -392,7 +478,7 @@ class CallRecorder:
             self._last_error = f"{pending.description}: {type(error).__name__}: {error}"
             if not writes.is_transient(error):
                 log.error("dropped a write that cannot succeed: %s", self._last_error)
-                self._queue.popleft()
+                self._queue.popleft().dropped()
                 self._dropped += 1
                 continue
             if not self._failing:

@@ -189,6 +189,31 @@ def call_ended(
     return write
 
 
+def caller_texts(call_id: str, deliver: Callable[[list[str]], None]) -> Write:
+    """Read the call's caller turns (in order) and hand them to `deliver`."""
+
+    async def write(conn: AsyncConnection) -> None:
+        found = await conn.execute(
+            select(Turn.text)
+            .where(Turn.call_id == call_id, Turn.role == "caller")
+            .order_by(Turn.step, Turn.seq)
+        )
+        deliver([str(row[0]) for row in found])
+
+    return write
+
+
+def sentiment(call_id: str, values: dict[str, Any]) -> Write:
+    """Set the call's computed sentiment unless one is recorded already."""
+
+    async def write(conn: AsyncConnection) -> None:
+        await conn.execute(
+            update(Call).where(Call.id == call_id, Call.sentiment_method.is_(None)).values(**values)
+        )
+
+    return write
+
+
 def recording(row: dict[str, Any]) -> Write:
     """Add the call's recording once per path."""
 

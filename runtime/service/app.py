@@ -27,11 +27,13 @@ from runtime.checkpoint import CheckpointerUnavailable, open_checkpointer
 from runtime.db.engine import make_engine
 from runtime.db.migrations import init_db
 from runtime.db.recorder import CallRecorder
+from runtime.sentiment import configured_scorer
 from runtime.service.auth import TokenService, UserStore, authenticate, websocket_call_access
 from runtime.service.calls import CallService, UnknownAgent, UnknownCall
 from runtime.service.errors import COMMON, error_responses
 from runtime.service.live import LiveBus, LocalLiveBus, RedisLiveBus, live_router
 from runtime.service.ratelimit import RateLimits, client_address, digest, parse_limit
+from runtime.service.recordings import recording_hook, recordings_router
 from runtime.service.routes_agents import agents_router
 from runtime.service.routes_analytics import analytics_router
 from runtime.service.routes_calls import calls_router
@@ -214,7 +216,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
             else:
                 engine = make_engine(settings.database_url, schema=schema)
             stack.push_async_callback(engine.dispose)
-            recorder = CallRecorder(engine)
+            recorder = CallRecorder(engine, sentiment=configured_scorer())
             stack.push_async_callback(recorder.close)
             live = await _open_live(settings)
             stack.push_async_callback(live.close)
@@ -256,6 +258,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     api.include_router(_auth_router())
     api.include_router(agents_router())
     api.include_router(calls_router())
+    api.include_router(recordings_router())
     api.include_router(analytics_router())
     api.include_router(live_router(), tags=["live"])
     app.include_router(api)
@@ -281,8 +284,12 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
 
 def _mount_voice(app: FastAPI) -> None:
     """The voice WebSocket, behind the call-token check; its calls are made by
-    the worker's `CallService` once the app has started."""
+    the worker's `CallService` once the app has started, and recorded unless
+    SWITCHBOARD_RECORD_CALLS is off."""
+    from runtime.voice.recording import CallAudioRecorder
     from runtime.voice.websocket import VoiceCall, voice_router
+
+    settings: ServiceSettings = app.state.settings
 
     async def setup(session_id: str, graph: str | None, caller: str | None) -> VoiceCall:
         service: CallService = app.state.calls
@@ -291,4 +298,14 @@ def _mount_voice(app: FastAPI) -> None:
         made: VoiceCall = await app.state.voice_setup(session_id, graph, caller)
         return made
 
-    app.include_router(voice_router(setup=setup, auth=websocket_call_access))
+    async def keep(session_id: str, recording: CallAudioRecorder) -> None:
+        hook = recording_hook(settings.recordings_path(), app.state.recorder)
+        await hook(session_id, recording)
+
+    app.include_router(
+        voice_router(
+            setup=setup,
+            auth=websocket_call_access,
+            recordings=keep if settings.record_calls else None,
+        )
+    )

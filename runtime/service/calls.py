@@ -403,6 +403,9 @@ class CallService:
         async def setup(session_id: str, graph: str | None, caller: str | None) -> VoiceCall:
             call = await base(session_id, graph, caller)
             plain = call.session
+            # The worker's model factory: one chat model (and connection pool)
+            # per settings for every call, not a new HTTPS client per call.
+            plain.context.llm_factory = self.llm_factory
             call.session = ObservedSession(
                 compiled=plain.compiled,
                 call_id=plain.call_id,

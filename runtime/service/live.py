@@ -78,22 +78,56 @@ class LocalLiveBus:
 
 
 class RedisLiveBus:
-    """A feed over Redis pub/sub on `channel`, shared by every worker."""
+    """A feed over Redis pub/sub on `channel`, shared by every worker.
+
+    `publish` only queues the message: one sender task per bus sends what is
+    queued, in order, as pipelined PUBLISHes (one round trip per batch), so a
+    call's events never wait for Redis. Past `MAX_QUEUED` waiting messages
+    (Redis too slow or down) new ones are dropped and logged. `close` sends
+    what is queued first (for at most `CLOSE_FLUSH_S`)."""
+
+    MAX_QUEUED = 10000
+    MAX_BATCH = 500
+    CLOSE_FLUSH_S = 2.0
 
     def __init__(self, url: str, channel: str) -> None:
         self.url = url
         self.channel = channel
         self._redis: Redis = Redis.from_url(url)
+        self._queue: asyncio.Queue[str] = asyncio.Queue(self.MAX_QUEUED)
+        self._sender: asyncio.Task[None] | None = None
+        self._dropped = 0
 
     async def ping(self) -> None:
         """Raise RedisError/OSError when the server cannot be reached."""
         await self._redis.ping()
 
     async def publish(self, message: dict[str, Any]) -> None:
+        data = json.dumps(message, default=str)
+        if self._sender is None or self._sender.done():
+            self._sender = asyncio.create_task(self._send_loop(), name="live-publisher")
         try:
-            await self._redis.publish(self.channel, json.dumps(message, default=str))
-        except (RedisError, OSError) as exc:
-            log.warning("live event not published: %s", exc)
+            self._queue.put_nowait(data)
+        except asyncio.QueueFull:
+            self._dropped += 1
+            if self._dropped == 1 or self._dropped % 1000 == 0:
+                log.warning("live feed behind: %d messages dropped", self._dropped)
+
+    async def _send_loop(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < self.MAX_BATCH and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for data in batch:
+                        pipe.publish(self.channel, data)
+                    await pipe.execute()
+            except (RedisError, OSError) as exc:
+                log.warning("%d live events not published: %s", len(batch), exc)
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
 
     async def subscribe(self) -> AsyncIterator[dict[str, Any]]:
         pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
@@ -116,6 +150,14 @@ class RedisLiveBus:
                 await pubsub.aclose()
 
     async def close(self) -> None:
+        sender, self._sender = self._sender, None
+        if sender is not None:
+            if not sender.done():
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(self._queue.join(), self.CLOSE_FLUSH_S)
+            sender.cancel()
+            with suppress(asyncio.CancelledError, Exception):
+                await sender
         await self._redis.aclose()
 
 

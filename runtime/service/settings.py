@@ -21,6 +21,8 @@
 | SWITCHBOARD_CALL_START_RATE_LIMIT | 60/minute | call starts per client address and token |
 | SWITCHBOARD_RATE_LIMIT_URL | unset (per process) | redis:// URL: limits shared by workers |
 | SWITCHBOARD_CORS_ORIGINS | unset (no CORS) | JSON list of browser origins allowed |
+| SWITCHBOARD_RECORD_CALLS | true | record WebSocket voice calls (WAV: caller left, agent right) |
+| SWITCHBOARD_RECORDINGS_DIR | <data dir>/recordings | where recordings are kept and served from |
 """
 
 from __future__ import annotations
@@ -70,6 +72,8 @@ class ServiceSettings(BaseSettings):
     call_start_rate_limit: str = "60/minute"
     rate_limit_url: str | None = None
     cors_origins: list[str] = Field(default_factory=list)
+    record_calls: bool = True
+    recordings_dir: Path | None = None
 
     @field_validator("jwt_secret")
     @classmethod
@@ -92,6 +96,14 @@ class ServiceSettings(BaseSettings):
         if "*" in value:
             raise ValueError("list the allowed origins; '*' would let any site use tokens")
         return value
+
+    def recordings_path(self) -> Path:
+        """The absolute directory of call recordings: SWITCHBOARD_RECORDINGS_DIR,
+        else `recordings` in the data directory (not created here)."""
+        from runtime.db.engine import default_data_dir
+
+        chosen = self.recordings_dir or default_data_dir() / "recordings"
+        return chosen.expanduser().resolve()
 
     def live_redis_url(self) -> str | None:
         """The Redis URL of the live feed: SWITCHBOARD_REDIS_URL, else the

@@ -110,11 +110,13 @@ class EventFrame(SystemFrame):
 @dataclass
 class AgentTextFrame(DataFrame):
     """A sentence for TTS. `message_id` names the transcript message it belongs
-    to, so the part the caller actually heard can be recorded."""
+    to, so the part the caller actually heard can be recorded; `agent` the
+    agent (graph id) that says it, whose voice speaks it ("" for the call's)."""
 
     text: str = ""
     message_id: str = ""
     final: bool = True
+    agent: str = ""
 
 
 @dataclass

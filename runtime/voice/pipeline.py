@@ -36,6 +36,7 @@ from runtime.voice.stages.tts import TTSStage
 from runtime.voice.stages.turns import TurnStage
 from runtime.voice.stages.vad import VADStage
 from runtime.voice.transport import Transport, TransportClosed
+from runtime.voice.voices import Voices
 
 #: After the caller hangs up, the stages get this long beyond a graph step's
 #: own limit to finish before they are cancelled.
@@ -94,7 +95,7 @@ class VoicePipeline:
         self.stt = STTStage(self.shared, stt)
         self.turns = TurnStage(self.shared)
         self.agent = AgentStage(self.shared, session, self.ledger)
-        self.tts = TTSStage(self.shared, tts, self.ledger)
+        self.tts = TTSStage(self.shared, tts, self.ledger, Voices.for_call(tts, session.compiled))
         self.output = OutputStage(self.shared, transport, self.ledger)
         self.stages: list[Stage] = [
             self.vad,

@@ -17,6 +17,10 @@ type -> 4400; an odd-length binary frame (not 16-bit PCM) -> 1003; a frame
 over the size limit -> 1009. Unknown graphs close with 4404, a call that
 cannot start (provider unavailable) with 1011.
 
+Given a `recordings` hook, the route records each call (caller and agent audio
+on two channels, `runtime.voice.recording`) and hands the recording to the hook
+once the call is over.
+
 `voice_router()` builds the route for the service (which adds JWT auth through
 the `auth` dependency hook); `create_voice_app()` is a small app for tests.
 """
@@ -41,6 +45,7 @@ from runtime.session import CallSession
 from runtime.voice.frames import AgentAudioFrame, UserAudioFrame
 from runtime.voice.pipeline import VoicePipeline
 from runtime.voice.providers.base import VAD, ProviderError, STTProvider, TTSProvider
+from runtime.voice.recording import CallAudioRecorder
 from runtime.voice.stages.base import PipelineConfig
 from runtime.voice.transport import TransportClosed
 from schemas.diagnostics import GraphError
@@ -85,10 +90,17 @@ class WebSocketTransport:
     sample_rate = RATE
 
     def __init__(
-        self, websocket: WebSocket, *, max_binary_bytes: int = DEFAULT_MAX_BINARY_BYTES
+        self,
+        websocket: WebSocket,
+        *,
+        max_binary_bytes: int = DEFAULT_MAX_BINARY_BYTES,
+        recording: CallAudioRecorder | None = None,
     ) -> None:
+        """`recording`, if given, receives the caller audio accepted and the
+        agent audio sent (and the barge-in cuts)."""
         self.websocket = websocket
         self.max_binary_bytes = max_binary_bytes
+        self.recording = recording
         self._send_lock = asyncio.Lock()
         self._gone = False
         self.close_code: int | None = None
@@ -124,6 +136,8 @@ class WebSocketTransport:
                 CLOSE_UNSUPPORTED,
                 f"audio frame of {len(data)} bytes is not 16-bit PCM (odd length)",
             )
+        if self.recording is not None:
+            self.recording.caller(data, RATE)
         return UserAudioFrame(pcm=data, sample_rate=RATE)
 
     def _client_event(self, text: str) -> str:
@@ -162,9 +176,13 @@ class WebSocketTransport:
                 self._gone = True  # the reader sees the disconnect and ends the call
 
     async def play(self, frame: AgentAudioFrame) -> None:
+        if self.recording is not None and not self._gone:
+            self.recording.agent(frame.pcm, frame.sample_rate)
         await self._send(frame.pcm)
 
     async def clear(self) -> None:
+        if self.recording is not None:
+            self.recording.clear()
         await self._send(json.dumps({"type": "clear"}))
 
     async def event(self, name: str, data: dict[str, object]) -> None:
@@ -205,6 +223,8 @@ class GraphNotFound(LookupError):
 
 #: `(session_id, graph id or None, caller or None) -> VoiceCall`.
 CallSetup = Callable[[str, str | None, str | None], Awaitable[VoiceCall]]
+#: `(session_id, the call's recording) -> None`, once the call is over.
+RecordingHook = Callable[[str, CallAudioRecorder], Awaitable[None]]
 
 
 class CatalogCallSetup:
@@ -305,12 +325,15 @@ def voice_router(
     default_graph: str | None = None,
     auth: Callable[..., Any] | None = None,
     max_binary_bytes: int = DEFAULT_MAX_BINARY_BYTES,
+    recordings: RecordingHook | None = None,
 ) -> APIRouter:
     """The WebSocket route `/ws/call/{session_id}?graph=ID&caller=NUMBER`.
 
     `setup` makes each call (default: `CatalogCallSetup(graphs_dir,
     default_graph=...)`). `auth`, if given, is a FastAPI dependency run before
     the connection is accepted (raise `WebSocketException` to refuse it).
+    `recordings`, if given, gets the recording of every call that started
+    (and heard or said anything) after it ends, however it ended.
     """
     make_call: CallSetup = setup or CatalogCallSetup(graphs_dir, default_graph=default_graph)
     router = APIRouter()
@@ -324,7 +347,10 @@ def voice_router(
         caller: str | None = None,
     ) -> None:
         await websocket.accept()
-        transport = WebSocketTransport(websocket, max_binary_bytes=max_binary_bytes)
+        recording = CallAudioRecorder() if recordings is not None else None
+        transport = WebSocketTransport(
+            websocket, max_binary_bytes=max_binary_bytes, recording=recording
+        )
         if not SESSION_ID.fullmatch(session_id):
             await transport.close(
                 "session id must be 1-128 letters, digits, '_', '.', ':' or '-'",
@@ -341,6 +367,8 @@ def voice_router(
             await transport.close(f"call cannot start: {exc}", code=CLOSE_INTERNAL)
             return
         await transport.event("ready", {"call_id": session_id, "sample_rate": RATE})
+        if recording is not None:
+            recording.start()
         pipeline = VoicePipeline(
             call.session,
             transport,
@@ -354,6 +382,12 @@ def voice_router(
         except Exception:
             log.exception("call %s failed", session_id)
             await transport.close("internal error", code=CLOSE_INTERNAL)
+        finally:
+            if recordings is not None and recording is not None and not recording.empty():
+                try:
+                    await recordings(session_id, recording)
+                except Exception:  # a lost recording must not look like a failed call
+                    log.exception("call %s: recording not kept", session_id)
 
     return router
 

@@ -1,7 +1,7 @@
 """Template variables read before they are set: E206 (no path sets the variable
 before the read) and W207 (only some paths do).
 
-A must/may dataflow over the graph, solved by iterating to a fixpoint: the
+A must/may dataflow over the graph, solved with a worklist to a fixpoint: the
 variables definitely set on entering a node are the intersection over every way
 of arriving there, the possibly set ones the union. A node's own writes apply to
 its outgoing edges only: a collect node's `slot` on `next` (not `on_fail`), a
@@ -18,8 +18,8 @@ call back with variables of its choosing: after it any variable may be set
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterator
+from collections import defaultdict, deque
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -187,15 +187,14 @@ def check_variables(spec: GraphSpec, rep: Reporter) -> None:
         for label in node_targets(node):
             written |= edge_writes(node, label)
     for node_id, node in spec.nodes.items():
-        must = flow.must[node_id]
-        if must is None:
+        if not flow.reached(node_id):
             continue
         for read in node_reads(node):
-            if read.var in must or read.var in read.guarded:
+            if flow.must_have(node_id, read.var) or read.var in read.guarded:
                 continue
             where = f"node {node_id!r} reads {{{read.path}}} in {field_path(read.field)!r}"
             ptr = node_pointer(node_id, read.field)
-            if read.var not in flow.may[node_id] and RETURNED not in flow.may[node_id]:
+            if not flow.may_have(node_id, read.var):
                 rep.add(
                     "E206",
                     f"{where}, but no path sets {read.var!r} before it; set it earlier (graph "
@@ -218,53 +217,119 @@ def check_variables(spec: GraphSpec, rep: Reporter) -> None:
 
 
 class _Flow:
-    """The must/may-set fixpoint over one graph."""
+    """The must/may-set fixpoint over one graph, solved with a worklist.
+
+    Variable sets are bit masks (one bit per variable name, plus one for
+    `RETURNED`), so joining two sets costs a few machine words, and a node is
+    re-evaluated only when something it arrives from changed: the cost grows
+    with the edges times the (small) number of times a set can change, not with
+    nodes x rounds x variables.
+    """
 
     def __init__(self, spec: GraphSpec) -> None:
         self.spec = spec
         self.initial: Vars = frozenset(spec.variables) | BUILTIN_VARIABLES
-        self.incoming: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        self._bits: dict[str, int] = {}
+        self._initial = self._mask(self.initial)
+        self._returned = self._mask((RETURNED,))
+        # v -> [(u, label, writes on the edge, may-only additions on the edge)]
+        self.incoming: dict[str, list[tuple[str, str, int, int]]] = defaultdict(list)
+        self.successors: dict[str, list[str]] = defaultdict(list)
         for u, node in spec.nodes.items():
             for label, v in node_targets(node).items():
                 if v in spec.nodes:
-                    self.incoming[v].append((u, label))
+                    writes = self._mask(edge_writes(node, label))
+                    extra = self._returned if label == "return_to" else 0
+                    self.incoming[v].append((u, label, writes, extra))
+                    self.successors[u].append(v)
         self.global_targets = {i.goto for i in spec.global_intents.values() if i.goto in spec.nodes}
-        self.waiting = [n for n, node in spec.nodes.items() if node.type in WAITING_KINDS]
+        self.waiting = {n for n, node in spec.nodes.items() if node.type in WAITING_KINDS}
         # None: no path reaches the node (yet); the top of the must lattice.
-        self.must: dict[str, Vars | None] = dict.fromkeys(spec.nodes)
-        self.may: dict[str, Vars] = dict.fromkeys(spec.nodes, frozenset())
+        self._must: dict[str, int | None] = dict.fromkeys(spec.nodes)
+        self._may: dict[str, int] = dict.fromkeys(spec.nodes, 0)
+        #: Union of the may-sets of the waiting nodes reached so far (only grows).
+        self._at_waits = 0
+
+    def _mask(self, names: Collection[str]) -> int:
+        mask = 0
+        for name in names:
+            bit = self._bits.get(name)
+            if bit is None:
+                bit = self._bits[name] = 1 << len(self._bits)
+            mask |= bit
+        return mask
+
+    def _names(self, mask: int) -> Vars:
+        return frozenset(name for name, bit in self._bits.items() if mask & bit)
+
+    def reached(self, node_id: str) -> bool:
+        """Whether some path from the start or a global intent reaches the node."""
+        return self._must[node_id] is not None
+
+    def must_have(self, node_id: str, var: str) -> bool:
+        """`var` is set on every path into the node."""
+        must = self._must[node_id]
+        bit = self._bits.get(var, 0)
+        return must is not None and bool(must & bit)
+
+    def may_have(self, node_id: str, var: str) -> bool:
+        """`var` is set on some path into the node (or a handback may have set it)."""
+        bit = self._bits.get(var, 0) | self._returned
+        return bool(self._may[node_id] & bit)
 
     def arrivals(self, node_id: str) -> list[Arrival]:
-        """Every way into `node_id` that some path currently reaches."""
+        """Every way into `node_id` that some path reaches, with its sets."""
         out: list[Arrival] = []
         if node_id == self.spec.start:
             out.append(Arrival("from the start", self.initial, self.initial))
         if node_id in self.global_targets:
-            at_waits = [self.may[w] for w in self.waiting if self.must[w] is not None]
-            may = self.initial.union(*at_waits)
+            may = self._names(self._initial | self._at_waits)
             out.append(Arrival("after a global intent", self.initial, may))
-        for u, label in self.incoming[node_id]:
-            must = self.must[u]
+        for u, label, writes, extra in self.incoming[node_id]:
+            must = self._must[u]
             if must is None:
                 continue
-            writes = edge_writes(self.spec.nodes[u], label)
             origin = f"from {u!r} via {field_path(edge_pointer(label))!r}"
-            may = self.may[u] | writes | ({RETURNED} if label == "return_to" else set())
-            out.append(Arrival(origin, must | writes, may))
+            may = self._may[u] | writes | extra
+            out.append(Arrival(origin, self._names(must | writes), self._names(may)))
         return out
 
+    def _join(self, node_id: str) -> tuple[int, int] | None:
+        """(must, may) on entering the node from what reaches it now; None when
+        nothing does."""
+        must: int | None = None
+        may = 0
+        if node_id == self.spec.start:
+            must, may = self._initial, self._initial
+        if node_id in self.global_targets:
+            must = self._initial if must is None else must & self._initial
+            may |= self._initial | self._at_waits
+        for u, _label, writes, extra in self.incoming[node_id]:
+            u_must = self._must[u]
+            if u_must is None:
+                continue
+            arriving = u_must | writes
+            must = arriving if must is None else must & arriving
+            may |= self._may[u] | writes | extra
+        return None if must is None else (must, may)
+
     def solve(self) -> None:
-        """Iterate until nothing changes; `must` only shrinks and `may` only grows,
-        so this terminates."""
-        changed = True
-        while changed:
-            changed = False
-            for node_id in self.spec.nodes:
-                arrivals = self.arrivals(node_id)
-                if not arrivals:
-                    continue
-                must = frozenset.intersection(*(a.must for a in arrivals))
-                may = frozenset.union(*(a.may for a in arrivals))
-                if must != self.must[node_id] or may != self.may[node_id]:
-                    self.must[node_id], self.may[node_id] = must, may
-                    changed = True
+        """Worklist iteration to the fixpoint; `must` only shrinks and `may` only
+        grows, so this terminates."""
+        queue = deque(self.spec.nodes)
+        queued = set(queue)
+        while queue:
+            node_id = queue.popleft()
+            queued.discard(node_id)
+            joined = self._join(node_id)
+            if joined is None or joined == (self._must[node_id], self._may[node_id]):
+                continue
+            self._must[node_id], self._may[node_id] = joined
+            todo = list(self.successors[node_id])
+            if node_id in self.waiting and joined[1] & ~self._at_waits:
+                self._at_waits |= joined[1]
+                todo += self.global_targets
+            for v in todo:
+                if v not in queued:
+                    queued.add(v)
+                    queue.append(v)

@@ -21,6 +21,20 @@ EXTRA_COMMENTS = (
 )
 
 
+@pytest.fixture(autouse=True)
+def _private_data_dir(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Builder test calls are recorded: into a database and recordings directory
+    of this test's own, never the user's data directory or CI's shared database.
+    A test that wants another database sets SWITCHBOARD_DATABASE_URL itself."""
+    data = tmp_path_factory.mktemp("switchboard-data")
+    monkeypatch.setenv("XDG_DATA_HOME", str(data))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("SWITCHBOARD_DATABASE_URL", f"sqlite:///{data / 'calls.db'}")
+    monkeypatch.setenv("SWITCHBOARD_RECORDINGS_DIR", str(data / "recordings"))
+
+
 def commented_dental_text() -> str:
     text = DENTAL.read_text("utf-8")
     for old, new in EXTRA_COMMENTS:

@@ -19,10 +19,11 @@ chunks) and every failure surfaces as `ProviderError`.
 from __future__ import annotations
 
 import asyncio
+import copy
 import os
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, cast
 from urllib.parse import urlsplit
 
@@ -119,6 +120,22 @@ class ElevenLabsTTS:
             )
             pair = self._clients[loop] = (client, pool)
         return pair[0]
+
+    def with_voice(
+        self, settings: VoiceSettings, *, env: Mapping[str, str] | None = None
+    ) -> ElevenLabsTTS:
+        """This provider speaking with the voice `make_elevenlabs_tts(settings)`
+        would choose (`$SWITCHBOARD_ELEVENLABS_VOICE`, else `settings.voice` when
+        it was picked for ElevenLabs, else the default voice), sharing this
+        provider's connection pools; itself when that is its voice already."""
+        environ = os.environ if env is None else env
+        own = settings.tts.strip().lower() == self.name
+        voice_id = environ.get(ENV_VOICE) or (settings.voice if own else None) or DEFAULT_VOICE
+        if voice_id == self.config.voice_id:
+            return self
+        twin = copy.copy(self)  # the same SSL context and per-loop client pools
+        twin.config = replace(self.config, voice_id=voice_id)
+        return twin
 
     async def synthesize(self, text: str) -> AsyncIterator[bytes]:
         """PCM chunks (16-bit mono at `sample_rate`, whole samples) of `text`, each

@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from runtime.voice.providers.base import ProviderError
+from schemas.spec import VoiceSettings
 
 # espeak-ng speak_lib.h constants (API revision 12).
 AUDIO_OUTPUT_SYNCHRONOUS = 2
@@ -209,6 +210,17 @@ class EspeakTTS:
         self._engine = engine()
         self._engine.check_voice(self.voice)
         self.sample_rate: int = self._engine.sample_rate
+
+    def with_voice(self, settings: VoiceSettings) -> EspeakTTS:
+        """This provider speaking with the voice `settings` choose: its `voice`
+        when it was picked for eSpeak (`tts: espeak`), else eSpeak's default, at
+        this provider's rate and pitch (itself when that is its voice already).
+        An unknown voice name raises `ProviderError`."""
+        own = settings.tts.strip().lower() == self.name
+        voice = (settings.voice if own else None) or DEFAULT_VOICE
+        if voice == self.voice:
+            return self
+        return EspeakTTS(voice=voice, rate=self.rate, pitch=self.pitch)
 
     async def synthesize(self, text: str) -> AsyncIterator[bytes]:
         """16-bit PCM chunks (~50 ms each) of `text`, each yielded as soon as the

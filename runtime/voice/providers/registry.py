@@ -1,7 +1,8 @@
 """Choosing speech providers by name: the graph's `voice:` settings, then the environment.
 
 `SWITCHBOARD_STT` / `SWITCHBOARD_TTS` override the graph's `voice.stt` /
-`voice.tts`. Names map to factories `(VoiceSettings) -> provider`. `whisper`
+`voice.tts`; `SWITCHBOARD_VAD` picks the VAD (`silero`, or `standin`). Names
+map to factories `(VoiceSettings) -> provider`. `whisper`
 and `espeak` (offline) are built in; any other name `x` is looked up by
 importing `runtime.voice.providers.x_stt` (or `x_tts`) on first use, and that
 module registers itself at import time::
@@ -28,6 +29,7 @@ from schemas.spec import VoiceSettings
 
 ENV_STT = "SWITCHBOARD_STT"
 ENV_TTS = "SWITCHBOARD_TTS"
+ENV_VAD = "SWITCHBOARD_VAD"
 PACKAGE = "runtime.voice.providers"
 _NAME = re.compile(r"[a-z][a-z0-9_]*")
 
@@ -55,8 +57,21 @@ def _espeak(settings: VoiceSettings) -> TTSProvider:
     return EspeakTTS(voice=settings.voice if own_voice else None)
 
 
-_STT: dict[str, STTFactory] = {"whisper": _whisper}
-_TTS: dict[str, TTSFactory] = {"espeak": _espeak}
+def _standin_stt(settings: VoiceSettings) -> STTProvider:
+    from runtime.voice.providers.standin import StandinSTT
+
+    return StandinSTT()
+
+
+def _standin_tts(settings: VoiceSettings) -> TTSProvider:
+    from runtime.voice.providers.standin import StandinTTS
+
+    return StandinTTS()
+
+
+#: `standin`: latency stand-ins for load tests (`runtime.voice.providers.standin`).
+_STT: dict[str, STTFactory] = {"whisper": _whisper, "standin": _standin_stt}
+_TTS: dict[str, TTSFactory] = {"espeak": _espeak, "standin": _standin_tts}
 
 
 def _normalise(name: str) -> str:
@@ -143,7 +158,16 @@ def make_tts(settings: VoiceSettings | None = None) -> TTSProvider:
 
 
 def make_vad() -> VAD:
-    """A fresh Silero VAD for one call (the model is shared by the process)."""
+    """A fresh VAD for one call: Silero (the model is shared by the process),
+    or the energy stand-in when $SWITCHBOARD_VAD is `standin`. Other names
+    raise `ProviderConfigError`."""
+    name = os.environ.get(ENV_VAD, "").strip().lower() or "silero"
+    if name == "standin":
+        from runtime.voice.providers.standin import EnergyVAD
+
+        return EnergyVAD()
+    if name != "silero":
+        raise ProviderConfigError(f"unknown VAD {name!r} (from {ENV_VAD}); known: silero, standin")
     from runtime.voice.providers.silero_vad import SileroVAD
 
     return SileroVAD()

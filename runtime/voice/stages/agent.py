@@ -56,6 +56,8 @@ class AgentStage(Stage):
         )
         self._chunkers: dict[str, SentenceChunker] = {}
         self._fallbacks = 0
+        #: The agent speaking now (its voice says the fallback line too).
+        self._agent = ""
         self.outcome: str | None = None
 
     async def process(self, frame: Frame) -> None:
@@ -135,6 +137,9 @@ class AgentStage(Stage):
     async def _on_event(self, event: CallEvent, epoch: int, turn: TurnMetrics) -> None:
         data = event.data
         interrupted = epoch != self.shared.epoch
+        speaker = data.get("to") if event.type == "handoff" else data.get("agent")
+        if isinstance(speaker, str) and speaker:
+            self._agent = speaker
         if event.type == "token":
             self.shared.metrics.llm_token(turn)
             if interrupted:
@@ -142,7 +147,7 @@ class AgentStage(Stage):
             message_id = str(data.get("message_id") or f"stream:{data.get('node', '')}")
             chunker = self._chunkers.setdefault(message_id, SentenceChunker())
             for sentence in chunker.push(str(data.get("text", ""))):
-                await self._say(message_id, sentence, epoch)
+                await self._say(message_id, sentence, epoch, self._agent)
             return
         if event.type == "agent":
             await self.shared.emit("agent", dict(data))
@@ -167,16 +172,18 @@ class AgentStage(Stage):
                 self.ledger.rename(provisional, message_id)
         sentences = chunker.flush() if chunker is not None else split_sentences(text)
         for sentence in sentences:
-            await self._say(message_id, sentence, epoch)
+            await self._say(message_id, sentence, epoch, self._agent)
         self.ledger.complete(message_id)
 
-    async def _say(self, message_id: str, sentence: str, epoch: int) -> None:
+    async def _say(self, message_id: str, sentence: str, epoch: int, agent: str = "") -> None:
         if epoch != self.shared.epoch:
             return
         self.ledger.add_sentence(message_id, sentence)
         self.shared.pending_sentences += 1
         await self.push(
-            AgentTextFrame(text=sentence, message_id=message_id, ts_ms=self.shared.clock())
+            AgentTextFrame(
+                text=sentence, message_id=message_id, agent=agent, ts_ms=self.shared.clock()
+            )
         )
 
     async def _fallback(self, stage: str, error: str) -> None:
@@ -187,7 +194,7 @@ class AgentStage(Stage):
         line = self.shared.config.fallback_line
         await self.shared.emit("agent", {"message_id": message_id, "text": line, "fallback": True})
         for sentence in split_sentences(line):
-            await self._say(message_id, sentence, self.shared.epoch)
+            await self._say(message_id, sentence, self.shared.epoch, self._agent)
         self.ledger.complete(message_id)
 
     # --- the caller hung up -------------------------------------------------------

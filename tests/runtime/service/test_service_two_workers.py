@@ -7,13 +7,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
-import subprocess
-import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,57 +19,10 @@ import pytest
 
 from tests.runtime.db.dbhelpers import provision
 from tests.runtime.service.conftest import ADMIN, GRAPHS_DIR, SECRET
+from tests.runtime.service.processes import service_process
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres]
-ROOT = Path(__file__).resolve().parents[3]
-#: Start-up includes importing LangGraph and migrating; generous for a busy machine.
-START_DEADLINE_S = 120.0
 RECORD_DEADLINE_S = 30.0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def _worker(env: dict[str, str], log: Path) -> Iterator[str]:
-    port = _free_port()
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "uvicorn", "runtime.service.app:create_app"),
-                *("--factory", "--host", "127.0.0.1", "--port", str(port)),
-                *("--log-level", "warning"),
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + START_DEADLINE_S
-            while True:
-                if proc.poll() is not None:
-                    pytest.fail(f"worker exited with {proc.returncode}:\n{log.read_text()}")
-                try:
-                    if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    pytest.fail(f"worker did not start:\n{log.read_text()}")
-                time.sleep(0.2)
-            yield base
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
 
 
 @asynccontextmanager
@@ -119,8 +69,8 @@ async def test_call_moves_between_workers(
             "SWITCHBOARD_LIVE_CHANNEL": f"switchboard:test:{uuid.uuid4().hex}",
         }
         with (
-            _worker(env, tmp_path / "a.log") as a,
-            _worker({**env, "SWITCHBOARD_MIGRATE": "false"}, tmp_path / "b.log") as b,
+            service_process(env, tmp_path / "a.log") as a,
+            service_process({**env, "SWITCHBOARD_MIGRATE": "false"}, tmp_path / "b.log") as b,
         ):
             await _exercise(a, b)
 

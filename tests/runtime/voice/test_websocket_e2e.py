@@ -20,15 +20,13 @@ import numpy as np
 import pytest
 from langchain_core.messages import AIMessage
 
-from runtime.voice.audio import resample
 from runtime.voice.providers.espeak_tts import EspeakTTS
 from runtime.voice.websocket import CatalogCallSetup, create_voice_app
-from tests.runtime.voice.wsclient import VoiceClient, call, serve
+from tests.runtime.voice.wsclient import SILENCE_1S, call, say, serve, speech
 from tools.builtin import default_registry
 from tools.store import DemoStore
 
 GRAPHS = Path(__file__).resolve().parents[3] / "graphs"
-SILENCE_1S = b"\x00" * 32000
 #: Server-measured caller onset -> agent audio stopped, allowing for a loaded
 #: machine (the issue's bound is 300 ms; see the module docstring).
 GENEROUS_STOP_MS = 1500
@@ -39,21 +37,9 @@ def caller_voice() -> EspeakTTS:
     return EspeakTTS()
 
 
-async def speech(voice: EspeakTTS, text: str) -> bytes:
-    pcm = b"".join([chunk async for chunk in voice.synthesize(text)])
-    return resample(pcm, voice.sample_rate, 16000)
-
-
 def onset_s(pcm: bytes) -> float:
     samples = np.abs(np.frombuffer(pcm, dtype="<i2").astype(np.int32))
     return float(np.flatnonzero(samples >= 500)[0]) / 16000
-
-
-async def say(client: VoiceClient, voice: EspeakTTS, text: str) -> list[float]:
-    """Speak `text` in real time, then 1.2 s of silence (the end of the turn)."""
-    sent = await client.send_audio(await speech(voice, text), realtime=True)
-    await client.send_audio(SILENCE_1S + SILENCE_1S[:6400], realtime=True)
-    return sent
 
 
 @pytest.fixture(scope="module")

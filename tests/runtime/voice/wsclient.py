@@ -17,7 +17,11 @@ from fastapi import FastAPI
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from runtime.voice.audio import resample
+from runtime.voice.providers.base import TTSProvider
+
 FRAME_BYTES = 640  # 20 ms of 16 kHz 16-bit PCM
+SILENCE_1S = b"\x00" * 32000
 
 
 @contextlib.contextmanager
@@ -126,3 +130,16 @@ async def call(url: str) -> AsyncIterator[VoiceClient]:
             client._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await client._reader
+
+
+async def speech(voice: TTSProvider, text: str) -> bytes:
+    """`text` spoken by `voice`, as 16 kHz PCM."""
+    pcm = b"".join([chunk async for chunk in voice.synthesize(text)])
+    return resample(pcm, voice.sample_rate, 16000)
+
+
+async def say(client: VoiceClient, voice: TTSProvider, text: str) -> list[float]:
+    """Speak `text` in real time, then 1.2 s of silence (the end of the turn)."""
+    sent = await client.send_audio(await speech(voice, text), realtime=True)
+    await client.send_audio(SILENCE_1S + SILENCE_1S[:6400], realtime=True)
+    return sent
