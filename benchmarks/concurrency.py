@@ -50,6 +50,10 @@ FULL_N = (1, 50, 100, 200, 400)
 QUICK_N = (1, 10)
 FULL_TURNS, QUICK_TURNS = 6, 1
 CALLS_PER_LOADER = 200
+#: Call starts are spread over at least this long (about one turn cycle) ...
+RAMP_S = 6.0
+#: ... and at most this many per second.
+MAX_STARTS_PER_S = 40.0
 END_OF_TURN_MS = 500
 GOAL = {"calls": 200, "p95_degradation_pct_max": 12.0, "errors": 0}
 START_DEADLINE_S = 120.0
@@ -233,7 +237,9 @@ async def _load(
 ) -> list[dict[str, Any]]:
     """Run the load generator(s) for `calls` calls; their JSON results."""
     loaders = max(1, math.ceil(calls / CALLS_PER_LOADER))
-    ramp = max(1.0, calls / 40.0)
+    # Calls start spread over about one turn cycle, so their turns fall at
+    # random phases as in real traffic instead of all at the same instant.
+    ramp = 0.0 if calls == 1 else max(RAMP_S, calls / MAX_STARTS_PER_S)
     procs = []
     for i in range(loaders):
         share = calls // loaders + (1 if i < calls % loaders else 0)
@@ -410,6 +416,7 @@ async def run(settings: Settings) -> dict[str, Any]:
             "caller_speech_s": 1.0,
             "end_of_turn_ms": END_OF_TURN_MS,
             "audio": "20 ms frames paced in real time, silence between turns",
+            "call_starts": f"spread over max({RAMP_S:g} s, N / {MAX_STARTS_PER_S:g} s)",
             "latency": "end of caller audio -> first agent audio byte, at the client",
         },
         "cpu_pct_note": "100 = one core fully busy",

@@ -7,9 +7,9 @@ talks over the voice WebSocket like a phone line: caller audio goes out in
 turn is `SPEECH_S` of tone ("speech" to the energy VAD stand-in), sent once the
 agent has said `waiting` plus a short random pause. The turn latency is the
 time from sending the last speech frame to receiving the next agent audio
-byte, on this process's monotonic clock. One ticker paces every call's audio
-(one timer for all calls), catching up when it runs late, and reports how late
-it ran. Calls start spread over `--ramp-s`.
+byte, on this process's monotonic clock. Each call's audio is paced by its own
+sender (catching up when it runs late); how late they ran is reported. Calls
+start spread over `--ramp-s`.
 
 Prints one JSON object: per-turn latencies (ms), the server's per-turn metrics
 events, errors, the peak of simultaneously connected calls, ticker lateness and
@@ -104,33 +104,38 @@ class Call:
 
 
 class Ticker:
-    """Sends every live call's next frame every 20 ms of real time."""
+    """Paces each live call's audio: one sender task per call sends its next
+    frame every 20 ms of real time, catching up when late, so a connection the
+    server reads slowly holds up only its own call."""
 
     def __init__(self) -> None:
-        self.calls: set[Call] = set()
         self.late_ms: list[float] = []
+        self.live = 0
         self.peak = 0
 
-    async def run(self) -> None:
+    async def send_audio(self, call: Call) -> None:
+        """Send `call`'s frames until it closes or the task is cancelled."""
+        assert call.ws is not None
+        self.live += 1
+        self.peak = max(self.peak, self.live)
         start = time.monotonic()
         n = 0
-        while True:
-            n += 1
-            due = start + n * FRAME_S
-            delay = due - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            now = time.monotonic()
-            self.late_ms.append(max(0.0, (now - due) * 1000.0))
-            self.peak = max(self.peak, len(self.calls))
-            for call in list(self.calls):
-                if call.ws is None or call.closed:
-                    continue
-                try:
-                    await call.ws.send(call.next_frame(now))
-                except ConnectionClosed:
-                    call.closed = True
-                    call.changed.set()
+        try:
+            while not call.closed:
+                n += 1
+                due = start + n * FRAME_S
+                delay = due - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                now = time.monotonic()
+                if n % 5 == 0:  # a sample of the lateness is enough
+                    self.late_ms.append(max(0.0, (now - due) * 1000.0))
+                await call.ws.send(call.next_frame(now))
+        except ConnectionClosed:
+            call.closed = True
+            call.changed.set()
+        finally:
+            self.live -= 1
 
 
 async def _read(call: Call) -> None:
@@ -156,6 +161,7 @@ async def run_call(
     """Start, talk `args.turns` turns, hang up; problems go to `call.problems`."""
     await asyncio.sleep(rng.uniform(0, args.ramp_s))
     reader: asyncio.Task[None] | None = None
+    sender: asyncio.Task[None] | None = None
     try:
         r = await http.post(
             f"{args.base}/api/calls",
@@ -170,7 +176,7 @@ async def run_call(
         async with connect(url, max_size=2**22, compression=None) as ws:
             call.ws = ws
             reader = asyncio.create_task(_read(call))
-            ticker.calls.add(call)
+            sender = asyncio.create_task(ticker.send_audio(call))
             await call.wait_for(lambda: call.waiting >= 1, "the greeting")
             for _ in range(args.turns):
                 await asyncio.sleep(rng.uniform(*PAUSE_S))
@@ -179,13 +185,14 @@ async def run_call(
                 call.speech_left = len(SPEECH_FRAMES)
                 await call.wait_for(lambda: call.first_audio_at is not None, "the agent's reply")
                 await call.wait_for(lambda s=seen: call.waiting > s, "the end of the reply")
-            ticker.calls.discard(call)
+            sender.cancel()
             with contextlib.suppress(ConnectionClosed):
                 await ws.send(json.dumps({"type": "hangup"}))
     except (TimeoutError, ConnectionError, OSError, httpx.HTTPError, ConnectionClosed) as exc:
         call.problems.append(f"{type(exc).__name__}: {exc}".strip())
     finally:
-        ticker.calls.discard(call)
+        if sender is not None:
+            sender.cancel()
         if reader is not None:
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 async with asyncio.timeout(5):
@@ -201,15 +208,9 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     cpu0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.monotonic()
     async with httpx.AsyncClient(timeout=AGENT_TIMEOUT_S, limits=limits) as http:
-        tick = asyncio.create_task(ticker.run())
-        try:
-            await asyncio.gather(
-                *(run_call(c, http=http, args=args, ticker=ticker, rng=rng) for c in calls)
-            )
-        finally:
-            tick.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await tick
+        await asyncio.gather(
+            *(run_call(c, http=http, args=args, ticker=ticker, rng=rng) for c in calls)
+        )
     wall = time.monotonic() - t0
     cpu1 = resource.getrusage(resource.RUSAGE_SELF)
     cpu_s = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)

@@ -196,21 +196,22 @@ class _Call:
             state = {"messages": [], "vars": {"clinic": "Bright Smiles"}, "awaiting": None}
             await self.compiled.ainvoke(state, self._config())
 
-    async def turn(self) -> float:
+    async def turn(self) -> tuple[float, float]:
+        """(wall ms, process CPU ms) of one caller turn."""
         if self.turns % TURNS_PER_CALL == 0:
             if self.turns:
                 self.thread = f"{self.thread.rsplit('-', 1)[0]}-{uuid.uuid4().hex[:12]}"
             await self.start()
         text = SCRIPT[self.turns % len(SCRIPT)]
         self.turns += 1
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         if self.kind == "session":
             assert self.session is not None
             events = await self.session.send(text)
-            elapsed = time.perf_counter() - t0
+            elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
             if not any(e.type == "waiting" for e in events):
                 raise RuntimeError(f"session turn {text!r} did not wait again: {events}")
-            return elapsed * 1000.0
+            return elapsed * 1000.0, cpu * 1000.0
         if self.kind == "graph":
             await self.compiled.graph.ainvoke(
                 Command(resume=text),
@@ -219,7 +220,7 @@ class _Call:
             )
         else:
             await self.compiled.ainvoke(Command(resume=text), self._config())
-        return (time.perf_counter() - t0) * 1000.0
+        return (time.perf_counter() - t0) * 1000.0, (time.process_time() - c0) * 1000.0
 
 
 async def _measure(
@@ -238,16 +239,21 @@ async def _measure(
         "session": _Call("session", compiled, prefix),
     }
     times: dict[str, list[float]] = {k: [] for k in calls}
+    cpu: dict[str, list[float]] = {k: [] for k in calls}
     for i in range(warmup + turns):
         for kind, call in calls.items():  # interleaved: noise hits every variant alike
-            ms = await call.turn()
+            ms, cpu_ms = await call.turn()
             if i >= warmup:
                 times[kind].append(ms)
+                cpu[kind].append(cpu_ms)
     for call in calls.values():
         for thread in call.threads:
             with contextlib.suppress(NotImplementedError):
                 await saver.adelete_thread(thread)
     out: dict[str, Any] = {k: distribution(v) for k, v in times.items()}
+    # This process's CPU per turn: what the turn costs here, less sensitive than
+    # wall time to other processes on a shared machine (Redis's own CPU excluded).
+    out["cpu_ms_p50"] = {k: distribution(v)["p50"] for k, v in cpu.items()}
     base = out["baseline"]
     out["ratio_graph_vs_baseline"] = {
         q: ratio(out["graph"][q], base[q]) for q in ("p50", "p90", "p99")

@@ -60,9 +60,12 @@ def main() -> None:
         st.error(ed.open_error or f"{ed.path.name} cannot be opened.")
         st.code(ed.path.read_text(encoding="utf-8", errors="replace"), language="yaml")
         return
-    if ed.notice:
-        st.success(ed.notice)
-        ed.notice = None
+    # Always one slot for the notice: an element that comes and goes above the
+    # tabs would shift them, and Streamlit would remount them on the first tab.
+    with st.container():
+        if ed.notice:
+            st.success(ed.notice)
+            ed.notice = None
     files_view.save_bar(ed)
     left, right = st.columns([5, 3], gap="medium")
     with left:

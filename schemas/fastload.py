@@ -46,7 +46,9 @@ _DEFER_TEXT = re.compile(
 _YAML = "tag:yaml.org,2002:"
 _STR = _YAML + "str"
 _INT = re.compile(r"[-+]?[0-9]+")
-_FLOAT = re.compile(r"[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?|[-+]?[0-9]+[eE][-+]?[0-9]+")
+_FLOAT = re.compile(
+    r"[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?|[-+]?[0-9]+[eE][-+]?[0-9]+"
+)
 _NULLS = frozenset({"", "~", "null", "Null", "NULL"})
 _BOOLS = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
 _NO_KEY = object()
@@ -60,9 +62,10 @@ def fast_plain(text: str, file: str) -> dict[str, Any] | None:
     """The plain document `schemas.parsing.parse_document` would produce for
     `text` (already decoded) with no diagnostics, or None when that is not
     certain (see the module doc). Never raises."""
-    if file.lower().endswith(".json") or _DEFER_TEXT.search(text):
+    loader = getattr(yaml, "CSafeLoader", None)  # None: PyYAML built without libyaml
+    if loader is None or file.lower().endswith(".json") or _DEFER_TEXT.search(text):
         return None
-    parser = yaml.CSafeLoader(text)
+    parser = loader(text)
     try:
         return _compose(parser)
     except (_GiveUp, yaml.YAMLError, ValueError, TypeError, UnicodeError):

@@ -61,6 +61,7 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from runtime.checkpoint import redis_scripts
 from runtime.checkpoint.redis_layout import (
     EMPTY_TAG,
     ThreadKeys,
@@ -78,6 +79,7 @@ from runtime.checkpoint.redis_layout import (
     write_bounds,
     write_field,
 )
+from runtime.checkpoint.redis_scripts import flat
 
 DEFAULT_PREFIX = "switchboard:cp"
 DEFAULT_TTL_S = 3600
@@ -123,6 +125,9 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
         self.registry_key = registry_key(prefix)
         self._clock = clock
         self._owns_client = owns_client
+        self._put = client.register_script(redis_scripts.PUT)
+        self._put_writes = client.register_script(redis_scripts.PUT_WRITES)
+        self._latest = client.register_script(redis_scripts.LATEST)
 
     @classmethod
     def from_url(
@@ -162,6 +167,17 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
     def keys_for(self, thread_id: str) -> tuple[str, ...]:
         """Every key that holds data of `thread_id` (they share one TTL)."""
         return ThreadKeys.of(self.prefix, thread_id).all
+
+    def _script_keys(self, thread_id: str) -> list[str]:
+        return [*self.keys_for(thread_id), self.registry_key]
+
+    def _touch_args(self, thread_id: str) -> list[Any]:
+        """The TTL arguments every write script starts with (see `redis_scripts`)."""
+        now_ms = int(self._clock() * 1000)
+        if self.ttl_s is None:
+            return ["", now_ms, 0, thread_id]
+        ttl_ms = self.ttl_s * 1000
+        return [ttl_ms, now_ms, now_ms - ttl_ms - REGISTRY_GRACE_MS, thread_id]
 
     def _touch(self, pipe: Pipeline, thread_id: str) -> None:
         """Queue the TTL refresh of all of a thread's keys and of its registry entry."""
@@ -204,14 +220,11 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
             )
             for channel, version in new_versions.items()
         }
-        keys = ThreadKeys.of(self.prefix, thread_id)
-        pipe = self.client.pipeline(transaction=True)
-        pipe.hset(keys.cp, ref, pack_typed(*self.serde.dumps_typed(payload)))
-        if blobs:
-            pipe.hset(keys.blobs, mapping=cast(Any, blobs))
-        pipe.zadd(keys.idx, {ref: 0})
-        self._touch(pipe, thread_id)
-        await pipe.execute()
+        record = pack_typed(*self.serde.dumps_typed(payload))
+        await self._put(
+            keys=self._script_keys(thread_id),
+            args=[*self._touch_args(thread_id), ref, record, *flat(blobs)],
+        )
         return {"configurable": {"thread_id": thread_id, "checkpoint_ns": ns, "checkpoint_id": cid}}
 
     async def aput_writes(
@@ -230,20 +243,13 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
         conf = config["configurable"]
         thread_id = str(conf["thread_id"])
         ref = checkpoint_ref(str(conf.get("checkpoint_ns", "")), str(conf["checkpoint_id"]))
-        keys = ThreadKeys.of(self.prefix, thread_id)
-        pipe = self.client.pipeline(transaction=True)
+        args: list[Any] = self._touch_args(thread_id)
         for position, (channel, value) in enumerate(writes):
             idx = WRITES_IDX_MAP.get(channel, position)
-            field = write_field(ref, task_id, idx)
             tag, data = self.serde.dumps_typed(value)
             record = encode_write(WriteRecord(task_id, channel, task_path, idx, tag, data))
-            if idx >= 0:
-                pipe.hsetnx(keys.writes, field, record)
-            else:
-                pipe.hset(keys.writes, field, record)
-            pipe.zadd(keys.wix, {field: 0})
-        self._touch(pipe, thread_id)
-        await pipe.execute()
+            args += ["1" if idx >= 0 else "0", write_field(ref, task_id, idx), record]
+        await self._put_writes(keys=self._script_keys(thread_id), args=args)
 
     async def adelete_thread(self, thread_id: str) -> None:
         """Remove every checkpoint, value and write of a thread (no-op if absent)."""
@@ -341,14 +347,24 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
         thread_id = str(conf["thread_id"])
         ns = str(conf.get("checkpoint_ns", ""))
         cid = get_checkpoint_id(config)
-        if cid is None:
-            high, low = namespace_bounds(ns)
-            idx = ThreadKeys.of(self.prefix, thread_id).idx
-            top = await _aw(self.client.zrevrangebylex(idx, high, low, 0, 1))
-            if not top:
-                return None
-            cid = split_ref(top[0])[1]
-        return (await self._load(thread_id, [(ns, str(cid))]))[0]
+        if cid is not None:
+            return (await self._load(thread_id, [(ns, str(cid))]))[0]
+        keys = ThreadKeys.of(self.prefix, thread_id)
+        found = await self._latest(
+            keys=[keys.cp, keys.writes, keys.wix, keys.idx], args=list(namespace_bounds(ns))
+        )
+        if not found:
+            return None
+        ref, raw_cp, fields, raw_writes = found
+        return (
+            await self._complete(
+                thread_id,
+                [split_ref(ref)],
+                [raw_cp],
+                [list(fields)],
+                dict(zip(fields, raw_writes, strict=True)),
+            )
+        )[0]
 
     async def alist(
         self,
@@ -433,6 +449,20 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
         for ref in encoded:
             first.zrangebylex(keys.wix, *write_bounds(ref))
         raw_cps, *write_fields = await first.execute()
+        return await self._complete(thread_id, refs, raw_cps, write_fields, None)
+
+    async def _complete(
+        self,
+        thread_id: str,
+        refs: Sequence[tuple[str, str]],
+        raw_cps: Sequence[bytes | None],
+        write_fields: Sequence[list[bytes]],
+        writes: dict[bytes, bytes | None] | None,
+    ) -> list[CheckpointTuple | None]:
+        """Tuples from the checkpoint records and write fields already read, in
+        one more round trip for the channel values (and the writes, unless
+        `writes` already holds them)."""
+        keys = ThreadKeys.of(self.prefix, thread_id)
         payloads = [self._payload(raw) if raw is not None else None for raw in raw_cps]
         blob_fields = sorted(
             {
@@ -442,10 +472,13 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
                 for channel, version in payload["checkpoint"]["channel_versions"].items()
             }
         )
-        fields = [f for per_checkpoint in write_fields for f in per_checkpoint]
+        fields = [] if writes is not None else [f for own in write_fields for f in own]
         blobs: dict[bytes, bytes | None] = {}
-        writes: dict[bytes, bytes | None] = {}
-        if blob_fields or fields:
+        writes = dict(writes or {})
+        if blob_fields and not fields:
+            values = await _aw(self.client.hmget(keys.blobs, blob_fields))
+            blobs = dict(zip(blob_fields, values, strict=True))
+        elif blob_fields or fields:
             second = self.client.pipeline(transaction=True)
             if blob_fields:
                 second.hmget(keys.blobs, blob_fields)

@@ -11,7 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 
-from runtime.db import analytics, queries
+from runtime.db import analytics, analytics_quality, queries
 from runtime.service.auth import Principal, operator
 from runtime.service.routes_calls import call_filter
 
@@ -86,5 +86,30 @@ def analytics_router() -> APIRouter:
         return await analytics.latency_percentiles(
             request.app.state.engine, f, by_day=by_day, tz=tz
         )
+
+    @router.get("/sentiment", response_model=list[analytics_quality.AgentSentiment])
+    async def sentiment(
+        request: Request, _who: Operator, f: Filters
+    ) -> list[analytics_quality.AgentSentiment]:
+        """Per agent: sentiment labels, the methods that scored them, and the mean score."""
+        return await analytics_quality.sentiment_by_agent(request.app.state.engine, f)
+
+    @router.get("/sentiment/calls", response_model=list[analytics_quality.CallSentiment])
+    async def call_sentiments(
+        request: Request,
+        _who: Operator,
+        f: Filters,
+        limit: Annotated[int, Query(ge=1, le=analytics_quality.MAX_CALL_ROWS)] = 500,
+    ) -> list[analytics_quality.CallSentiment]:
+        """Calls with a sentiment, newest first."""
+        return await analytics_quality.call_sentiments(request.app.state.engine, f, limit=limit)
+
+    @router.get("/intents/reroutes", response_model=list[analytics_quality.IntentReroute])
+    async def intent_reroutes(
+        request: Request, _who: Operator, f: Filters
+    ) -> list[analytics_quality.IntentReroute]:
+        """Per routing node and intent: how often the caller was routed again at
+        the same node later in the call (a sign the first route was wrong)."""
+        return await analytics_quality.intent_reroutes(request.app.state.engine, f)
 
     return router

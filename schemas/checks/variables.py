@@ -283,15 +283,15 @@ class _Flow:
         if node_id == self.spec.start:
             out.append(Arrival("from the start", self.initial, self.initial))
         if node_id in self.global_targets:
-            may = self._names(self._initial | self._at_waits)
-            out.append(Arrival("after a global intent", self.initial, may))
+            at_waits = self._names(self._initial | self._at_waits)
+            out.append(Arrival("after a global intent", self.initial, at_waits))
         for u, label, writes, extra in self.incoming[node_id]:
             must = self._must[u]
             if must is None:
                 continue
             origin = f"from {u!r} via {field_path(edge_pointer(label))!r}"
-            may = self._may[u] | writes | extra
-            out.append(Arrival(origin, self._names(must | writes), self._names(may)))
+            may_mask = self._may[u] | writes | extra
+            out.append(Arrival(origin, self._names(must | writes), self._names(may_mask)))
         return out
 
     def _join(self, node_id: str) -> tuple[int, int] | None:

@@ -56,7 +56,7 @@ def _node_shows(page: Any, node: str, text: str) -> None:
 
 
 def _edge(page: Any, source: str, label: str) -> Any:
-    return page.frame_locator(CANVAS).last.locator(f'.react-flow__edge[data-id="{source}|{label}"]')
+    return page.frame_locator(CANVAS).last.locator(f'[data-testid="rf__edge-{source}|{label}"]')
 
 
 @pytest.mark.usefixtures("git_env")

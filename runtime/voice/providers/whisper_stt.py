@@ -26,7 +26,9 @@ import asyncio
 import logging
 import math
 import os
+import re
 import threading
+import zlib
 from collections.abc import AsyncIterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -56,6 +58,10 @@ FRAMES_PER_S = 100
 #: faster-whisper's rule for a window with no speech in it.
 NO_SPEECH_THRESHOLD = 0.6
 LOG_PROB_THRESHOLD = -1.0
+#: faster-whisper's sign of a decoder repeating itself (text length over its
+#: zlib-compressed length). A short-window result that repeats itself is
+#: decoded again in the full 30 s window.
+COMPRESSION_RATIO_THRESHOLD = 2.4
 #: Audio never louder than this (about -60 dBFS) holds no speech.
 SILENCE_PEAK = 0.001
 
@@ -174,9 +180,27 @@ def _prompt(model: WhisperModel, language: str) -> tuple[Any, list[int], list[in
     return found
 
 
-def _decode_window(model: WhisperModel, audio: Any, language: str) -> tuple[str, float | None]:
+def _repetitive(text: str) -> bool:
+    """True when `text` looks like a decoder loop: a run of two or more words
+    said twice in a row ("yes it's green yes it's green"), or, for longer
+    text, faster-whisper's compression-ratio rule."""
+    data = text.encode("utf-8")
+    if data and len(data) / len(zlib.compress(data)) > COMPRESSION_RATIO_THRESHOLD:
+        return True
+    words = re.findall(r"[\w']+", text.lower())
+    return any(
+        words[i : i + n] == words[i + n : i + 2 * n]
+        for n in range(2, len(words) // 2 + 1)
+        for i in range(len(words) - 2 * n + 1)
+    )
+
+
+def _decode_window(
+    model: WhisperModel, audio: Any, language: str
+) -> tuple[str, float | None] | None:
     """Greedy decode of `audio` (float32 at 16 kHz, at most 30 s minus
-    `TAIL_S`) with the encoder window cut to fit it."""
+    `TAIL_S`) with the encoder window cut to fit it; None when the decoder ran
+    away (repeated itself or hit its length bound)."""
     import ctranslate2
     import numpy as np
 
@@ -189,12 +213,13 @@ def _decode_window(model: WhisperModel, audio: Any, language: str) -> tuple[str,
         to_cpu=False,
     )
     tokenizer, prompt, suppressed = _prompt(model, language)
+    max_length = min(448, len(prompt) + 10 + math.ceil(10 * seconds))
     result = model.model.generate(
         encoded,
         [prompt],
         beam_size=1,
         # A bound on runaway repetition: far more tokens than speech can hold.
-        max_length=min(448, len(prompt) + 10 + math.ceil(10 * seconds)),
+        max_length=max_length,
         suppress_blank=True,
         suppress_tokens=suppressed,
         return_scores=True,
@@ -206,6 +231,8 @@ def _decode_window(model: WhisperModel, audio: Any, language: str) -> tuple[str,
     if result.no_speech_prob > NO_SPEECH_THRESHOLD and avg_logprob < LOG_PROB_THRESHOLD:
         return "", None
     text = str(tokenizer.decode(tokens)).strip()
+    if len(tokens) + len(prompt) >= max_length or _repetitive(text):
+        return None
     return text, (math.exp(avg_logprob) if text else None)
 
 
@@ -217,7 +244,9 @@ def decode(model: WhisperModel, pcm: bytes, language: str) -> tuple[str, float |
     if audio.size == 0 or float(abs(audio).max()) < SILENCE_PEAK:
         return "", None  # Whisper makes up words ("you") for digital silence
     if len(audio) / SAMPLE_RATE + TAIL_S <= INTERIM_WINDOW_S:
-        return _decode_window(model, audio, language)
+        decoded = _decode_window(model, audio, language)
+        if decoded is not None:
+            return decoded
     segments, _info = model.transcribe(
         audio,
         language=language,

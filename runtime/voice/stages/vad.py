@@ -1,7 +1,8 @@
 """VAD stage: caller audio in, the same audio out plus speech start/stop events.
 
 Audio is resampled to the detector's rate and cut into its frame size; the
-detector runs in a worker thread (one batch per incoming frame). Onset needs
+detector scores the frames of one incoming frame on the event loop (up to
+`INLINE_MAX_CHUNKS` of them, the usual case), else in a worker thread. Onset needs
 `vad_start_ms` of speech and the end of a segment `vad_stop_ms` of non-speech
 (hysteresis between the start and stop thresholds). Event times
 (`SpeechStartedFrame.onset_ms`, `SpeechStoppedFrame.end_ms`) are positions in
@@ -25,6 +26,11 @@ from runtime.voice.frames import (
 )
 from runtime.voice.providers.base import VAD
 from runtime.voice.stages.base import CallShared, Stage, log
+
+#: Detector frames per incoming audio frame scored on the event loop (a Silero
+#: frame costs ~0.05 ms, less than a hop to a worker thread, which under load
+#: also queues behind every other call's work); larger batches go to a thread.
+INLINE_MAX_CHUNKS = 2
 
 
 @dataclass
@@ -94,6 +100,8 @@ class VADStage(Stage):
 
     async def _probabilities(self, chunks: list[bytes]) -> list[float]:
         try:
+            if len(chunks) <= INLINE_MAX_CHUNKS:
+                return [self.vad.speech_probability(c) for c in chunks]
             return await asyncio.to_thread(lambda: [self.vad.speech_probability(c) for c in chunks])
         except Exception as exc:  # a broken detector must not end the call
             if not self._failed:

@@ -3,6 +3,7 @@ the call list and analytics, and clear 4xx answers to bad input."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -66,6 +67,19 @@ def test_text_call_runs_and_is_recorded(
     versions = client.get("/api/agents", headers=operator_headers).json()
     front = next(a for a in versions if a["id"] == "front-desk")
     assert front["versions"][0]["calls"] == 1
+    reroutes = client.get("/api/analytics/intents/reroutes", headers=operator_headers)
+    assert reroutes.status_code == 200 and isinstance(reroutes.json(), list)
+    # Sentiment is scored after the call's rows are written; wait for it (hang guard only).
+    deadline = time.monotonic() + 30
+    while not (
+        scored := client.get("/api/analytics/sentiment/calls", headers=operator_headers).json()
+    ):
+        assert time.monotonic() < deadline, "the finished call was never scored"
+        client.get("/healthz")
+    assert [c["id"] for c in scored] == [call_id]
+    assert scored[0]["method"] == "lexicon:vader"
+    per_agent = client.get("/api/analytics/sentiment", headers=operator_headers).json()
+    assert [a["agent"] for a in per_agent] == ["front-desk"]
 
 
 def test_hangup_ends_call_as_abandoned(

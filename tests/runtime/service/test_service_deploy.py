@@ -60,3 +60,12 @@ def test_dockerfile_serves_and_checks_health() -> None:
     text = (ROOT / "Dockerfile").read_text()
     assert 'CMD ["switchboard", "serve"]' in text
     assert "/healthz" in text and "EXPOSE 8000" in text
+
+
+def test_recordings_are_on_a_volume_the_dashboard_shares() -> None:
+    services = _compose()["services"]
+    recordings = services["api"]["environment"]["SWITCHBOARD_RECORDINGS_DIR"]
+    for name in ("api", "builder"):
+        mounts = [str(v).split(":")[1] for v in services[name]["volumes"]]
+        assert any(recordings.startswith(m.rstrip("/") + "/") for m in mounts), (name, mounts)
+    assert services["builder"]["environment"]["SWITCHBOARD_RECORDINGS_DIR"] == recordings
