@@ -60,6 +60,7 @@ START_DEADLINE_S = 120.0
 SAMPLE_S = 0.5
 PROFILE_ENV = "SWITCHBOARD_BENCH_PROFILE_DIR"
 SIZES_ENV = "SWITCHBOARD_BENCH_CALLS"
+WORKERS_ENV = "SWITCHBOARD_BENCH_WORKERS"
 #: Overrides the service's checkpointer (default: Redis at REDIS_URL).
 CHECKPOINT_ENV = "SWITCHBOARD_BENCH_CHECKPOINT_URL"
 ROOT = Path(__file__).resolve().parents[1]
@@ -169,25 +170,46 @@ def _service_env(tmp: Path, settings: Settings, llm_base: str) -> dict[str, str]
     }
 
 
+def _tree(pid: int) -> list[psutil.Process]:
+    """The process and its children (uvicorn's workers, with --workers > 1)."""
+    root = psutil.Process(pid)
+    return [root, *root.children(recursive=True)]
+
+
+def tree_rss_mb(pid: int) -> float:
+    """Resident memory of the process and its children, in MB."""
+    total = 0
+    for p in _tree(pid):
+        with contextlib.suppress(psutil.Error):
+            total += p.memory_info().rss
+    return total / 2**20
+
+
 class Sampler:
-    """CPU % and RSS of some processes every `SAMPLE_S`, while running."""
+    """CPU % (summed over each process tree) and the server tree's RSS every
+    `SAMPLE_S`, while running."""
 
     def __init__(self, pids: dict[str, int]) -> None:
-        self.procs = {name: psutil.Process(pid) for name, pid in pids.items()}
+        self.procs = {name: _tree(pid) for name, pid in pids.items()}
+        self.server_pid = pids["server"]
         self.cpu: dict[str, list[float]] = {name: [] for name in pids}
         self.rss_mb: list[float] = []
         self._task: asyncio.Task[None] | None = None
 
     async def _run(self) -> None:
-        for p in self.procs.values():
-            p.cpu_percent(None)
+        for tree in self.procs.values():
+            for p in tree:
+                with contextlib.suppress(psutil.Error):
+                    p.cpu_percent(None)
         while True:
             await asyncio.sleep(SAMPLE_S)
-            for name, p in self.procs.items():
-                with contextlib.suppress(psutil.Error):
-                    self.cpu[name].append(p.cpu_percent(None))
-            with contextlib.suppress(psutil.Error):
-                self.rss_mb.append(self.procs["server"].memory_info().rss / 2**20)
+            for name, tree in self.procs.items():
+                total = 0.0
+                for p in tree:
+                    with contextlib.suppress(psutil.Error):
+                        total += p.cpu_percent(None)
+                self.cpu[name].append(total)
+            self.rss_mb.append(tree_rss_mb(self.server_pid))
 
     def __enter__(self) -> Sampler:
         self._task = asyncio.create_task(self._run())
@@ -213,7 +235,8 @@ async def _profiled(pid: int, n: int) -> AsyncIterator[None]:
     out = Path(folder) / f"server-N{n}.txt"
     proc = await asyncio.create_subprocess_exec(
         str(spy),
-        *("record", "--pid", str(pid), "--format", "raw", "--rate", "50", "-o", str(out)),
+        *("record", "--pid", str(pid), "--subprocesses", "--format", "raw"),
+        *("--rate", "50", "-o", str(out)),
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
     )
@@ -328,6 +351,14 @@ def _degradation(rows: list[dict[str, Any]]) -> None:
             }
 
 
+def _workers() -> int:
+    """Service worker processes: $SWITCHBOARD_BENCH_WORKERS, default 1."""
+    raw = os.environ.get(WORKERS_ENV, "").strip() or "1"
+    if not raw.isdigit() or not 1 <= int(raw) <= 64:
+        raise ValueError(f"{WORKERS_ENV}={raw!r}: give a number of workers from 1 to 64")
+    return int(raw)
+
+
 def _sizes(settings: Settings) -> tuple[int, ...]:
     """The N to run: $SWITCHBOARD_BENCH_CALLS (comma-separated, N = 1 added
     first as the baseline), else the quick or full list."""
@@ -374,7 +405,11 @@ async def run(settings: Settings) -> dict[str, Any]:
         llm_base, base = f"http://127.0.0.1:{llm_port}", f"http://127.0.0.1:{port}"
         env = _service_env(tmp, settings, llm_base)
         llm_args = ("-m", "benchmarks.llm_standin", "--port", str(llm_port))
-        serve_args = (*SWITCHBOARD, "serve", "--port", str(port), "--log-level", "warning")
+        workers = _workers()
+        serve_args = (
+            *(*SWITCHBOARD, "serve", "--port", str(port), "--log-level", "warning"),
+            *("--workers", str(workers)),
+        )
         async with (
             _process(llm_args, env, tmp / "llm.log", None, "LLM stand-in") as llm,
             _process(serve_args, env, tmp / "serve.log", None, "service") as server,
@@ -393,7 +428,7 @@ async def run(settings: Settings) -> dict[str, Any]:
                 await _load(base, token, 1, 1, settings.seed, tmp, env)
             rows = []
             for n in sizes:
-                rss_before = psutil.Process(server.proc.pid).memory_info().rss / 2**20
+                rss_before = tree_rss_mb(server.proc.pid)
                 pids = {"server": server.proc.pid, "llm": llm.proc.pid}
                 async with _profiled(server.proc.pid, n):
                     with Sampler(pids) as sampler:
@@ -404,6 +439,7 @@ async def run(settings: Settings) -> dict[str, Any]:
     _degradation(rows)
     return {
         "backends": "Redis checkpointer and live feed, SQLite call records, recording on",
+        "service_workers": workers,
         "providers": {
             "vad": "energy stand-in on synthetic tone bursts (runtime.voice.providers.standin)",
             "stt_final_after_end_of_speech_ms": standin.STT_FINAL_S * 1000,

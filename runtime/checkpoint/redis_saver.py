@@ -17,15 +17,18 @@ v0.1.0 single-author release. What it gets right (MULTI/EXEC puts, non-blocking
 `redis.asyncio` I/O) is kept here; wrapping would mean replacing its layout, so
 this module is a saver of its own with the layout of `redis_layout`.
 
-TTL: every write (`aput`, `aput_writes`, `acopy_thread`) is one MULTI/EXEC that
-also PEXPIREs all five keys of the thread, so they share one deadline: a call
+TTL: every write is atomic and also PEXPIREs all five keys of the thread (`aput`
+and `aput_writes` are one Lua script each, `redis_scripts`; `acopy_thread` one
+MULTI/EXEC), so they share one deadline: a call
 that keeps talking never loses part of its state and an abandoned one disappears
 whole `ttl` after its last write. The registry entry of an expired thread is
 dropped by the next write of any thread (after a grace period that absorbs clock
 skew between app servers) and skipped by listings meanwhile.
 
-Costs: the newest checkpoint is one ZREVRANGEBYLEX (O(log n)); loading a page of
-tuples takes two pipelined round trips whatever the page size; `alist` on one
+Costs: a write is one EVALSHA round trip; the newest checkpoint (what a turn
+reads) is two round trips, a script (newest ref, its record and pending writes,
+O(log n)) and one HMGET of its channel values; loading a page of tuples takes
+two pipelined round trips whatever the page size; `alist` on one
 namespace pages through the timeline by key set (O(log n + page)); `alist` with
 only a thread reads that thread's timeline once; `alist(None)` walks the
 registry (O(live threads)). Channel versions carry a random suffix, as in

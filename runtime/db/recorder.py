@@ -15,6 +15,12 @@ the caller's turns are read back through the queue, so after the call's own
 rows, and scored in a task of their own, never holding up the queue; the
 result fills the call's sentiment unless one was recorded already.
 
+Given a `Spool` (`runtime.db.spool`), every queued write is also appended
+to a local write-ahead file, fsync'd per batch before it is tried: a worker
+killed while the database is down loses nothing, since the next recorder on
+the same database replays the dead one's spool (`replay_spool`), and `close`
+leaves unwritten writes there instead of dropping them.
+
 A write that can never succeed (a constraint or data error) is logged and
 dropped rather than blocking the queue; so is a write that arrives while the
 buffer is full. The recorder's methods never raise into the call: problems are
@@ -42,7 +48,8 @@ from runtime.db.agent_version import AgentVersion
 from runtime.db.engine import make_engine
 from runtime.db.models import DIRECTIONS, OUTCOMES
 from runtime.db.rows import build_step, clean_name, clean_text
-from runtime.db.writes import Write
+from runtime.db.spool import Spool, dumps
+from runtime.db.writes import Op
 from runtime.session import CallEvent, CallSession
 
 if TYPE_CHECKING:
@@ -84,6 +91,8 @@ class RecorderStats:
     rejected: int
     retries: int
     last_error: str | None
+    unspooled: int = 0
+    replayed: int = 0
 
 
 @dataclass
@@ -96,8 +105,10 @@ class _CallCursor:
 @dataclass
 class _Pending:
     description: str
-    write: Write
+    op: Op
     on_drop: Callable[[], None] | None = None
+    line: str | None = None  # its spool line, when durable
+    seq: int | None = None  # its number in the spool; None: in memory only
 
     def dropped(self) -> None:
         if self.on_drop is not None:
@@ -111,7 +122,8 @@ class CallRecorder:
     writes; backoff starts at `retry_initial_s` and doubles up to `retry_max_s`.
     `clock` stamps rows that are not given a time; `sleep` waits between
     retries (tests pass a fake). `sentiment` scores each call as it ends
-    (None: calls get only the sentiment `call_ended` is given).
+    (None: calls get only the sentiment `call_ended` is given). `spool` makes
+    queued writes durable (see module docstring); the recorder closes it.
     """
 
     def __init__(
@@ -125,6 +137,7 @@ class CallRecorder:
         sleep: Sleep = asyncio.sleep,
         owns_engine: bool = False,
         sentiment: SentimentScorer | None = None,
+        spool: Spool | None = None,
     ) -> None:
         if max_pending < 1 or retry_initial_s <= 0 or retry_max_s < retry_initial_s:
             raise ValueError("max_pending >= 1 and 0 < retry_initial_s <= retry_max_s required")
@@ -148,6 +161,9 @@ class CallRecorder:
         self._last_error: str | None = None
         self._failing = False
         self._attempting = False
+        self._spool = spool
+        self._unspooled = self._replayed = 0
+        self._syncing: asyncio.Task[None] | None = None
 
     @classmethod
     def from_url(cls, url: str | None = None, **options: Any) -> CallRecorder:
@@ -170,6 +186,8 @@ class CallRecorder:
             rejected=self._rejected,
             retries=self._retries,
             last_error=self._last_error,
+            unspooled=self._unspooled,
+            replayed=self._replayed,
         )
 
     # --- the call's side: build rows now, queue them, return ------------------
@@ -205,7 +223,7 @@ class CallRecorder:
             "started_at": at,
         }
         self._cursor(call_id)
-        self._enqueue(f"call {call_id} started", writes.call_started(row, version))
+        self._enqueue(f"call {call_id} started", Op.call_started(row, version))
 
     async def record(
         self,
@@ -242,7 +260,7 @@ class CallRecorder:
             metrics=metrics,
         )
         self._rejected += rows.skipped
-        self._enqueue(f"call {call_id} step {step}", writes.step(rows))
+        self._enqueue(f"call {call_id} step {step}", Op.step(rows))
         if rows.outcome is not None:
             self._score_sentiment(call_id)
 
@@ -269,7 +287,7 @@ class CallRecorder:
                 "sentiment_method": clean_name(sentiment.method, 32),
             }
         why = None if reason is None else clean_text(reason)
-        self._enqueue(f"call {call_id} ended", writes.call_ended(call_id, outcome, why, at, extra))
+        self._enqueue(f"call {call_id} ended", Op.call_ended(call_id, outcome, why, at, extra))
         if sentiment is None:
             self._score_sentiment(call_id)
         else:
@@ -293,7 +311,7 @@ class CallRecorder:
             "sample_rate": sample_rate,
             "created_at": self.clock(),
         }
-        self._enqueue(f"call {call_id} recording", writes.recording(row))
+        self._enqueue(f"call {call_id} recording", Op.recording(row))
 
     # --- waiting and shutting down -------------------------------------------
 
@@ -307,10 +325,39 @@ class CallRecorder:
             return False
         return True
 
+    async def replay_spool(self) -> int:
+        """Queue the writes left in the spools of dead processes on this
+        database (as many as the buffer has room for; the rest stay for the
+        next call), copied into this recorder's spool before theirs are
+        deleted. Returns how many were queued; 0 without a spool."""
+        spool, taken = self._spool, 0
+        if spool is None or self._closed:
+            return 0
+        for orphan in spool.claim():
+            room = self.max_pending - len(self._queue)
+            for entry in orphan.entries[:room]:
+                try:
+                    op = Op.from_dict(entry.get("op") or {})
+                except ValueError as exc:
+                    log.error("spooled write unreadable, skipped: %s", exc)
+                    continue
+                self._enqueue(str(entry.get("description", op.kind)), op)
+                taken += 1
+            await self._sync(spool)
+            if len(orphan.entries) > room:
+                orphan.keep(orphan.entries[room:])
+            else:
+                orphan.remove()
+        if taken:
+            log.warning("replaying %d writes spooled by a process that died", taken)
+        self._replayed += taken
+        return taken
+
     async def close(self, timeout: float | None = 5.0) -> int:
         """Let sentiment scoring in progress finish and flush, each for up to
         `timeout` s, stop the writer, dispose an owned engine. Returns how
-        many writes were left unwritten (and logs them)."""
+        many writes were left unwritten (and logs them); with a spool the
+        durable ones stay in it for the next process to replay."""
         if self._closed:
             return 0
         if self._scoring:
@@ -329,13 +376,24 @@ class CallRecorder:
             self._wake.set()
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(task, STOP_GRACE_S)
+        if self._syncing is not None:
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(self._syncing, STOP_GRACE_S)
         left = len(self._queue)
+        kept = self._keep_spooled() if left else 0
         if left:
-            log.error("recorder closed with %d unwritten writes: %s", left, self._last_error)
-            self._dropped += left
+            log.error(
+                "recorder closed with %d unwritten writes (%d kept in the spool): %s",
+                left,
+                kept,
+                self._last_error,
+            )
+            self._dropped += left - kept
             for pending in self._queue:
                 pending.dropped()
             self._queue.clear()
+        if self._spool is not None:
+            self._spool.close(keep=kept > 0)
         if self._owns_engine:
             await self.engine.dispose()
         return left
@@ -409,7 +467,7 @@ class CallRecorder:
 
         self._enqueue(
             f"call {call_id} caller turns",
-            writes.caller_texts(call_id, deliver),
+            Op.caller_texts(call_id, deliver),
             abandon,
         )
         task = asyncio.get_running_loop().create_task(
@@ -438,17 +496,25 @@ class CallRecorder:
             "sentiment_label": clean_name(result.label, 16),
             "sentiment_method": clean_name(result.method, 32),
         }
-        self._enqueue(f"call {call_id} sentiment", writes.sentiment(call_id, values))
+        self._enqueue(f"call {call_id} sentiment", Op.sentiment(call_id, values))
 
-    def _enqueue(
-        self, description: str, write: Write, on_drop: Callable[[], None] | None = None
-    ) -> None:
-        pending = _Pending(description, write, on_drop)
+    def _enqueue(self, description: str, op: Op, on_drop: Callable[[], None] | None = None) -> None:
+        pending = _Pending(description, op, on_drop)
         if len(self._queue) >= self.max_pending:
             self._dropped += 1
             log.error("recorder buffer full (%d writes): %s dropped", self.max_pending, description)
             pending.dropped()
             return
+        if self._spool is not None and op.durable:
+            pending.line = dumps({"description": description, "op": op.as_dict()})
+            pending.seq = self._spool.append(pending.line)
+            if pending.seq is None:
+                self._unspooled += 1
+            elif self._syncing is None or self._syncing.done():
+                # One fsync for the writes queued until this task runs.
+                self._syncing = asyncio.get_running_loop().create_task(
+                    self._sync(self._spool), name="switchboard-recorder-spool-sync"
+                )
         self._queue.append(pending)
         self._drained.clear()
         self._wake.set()
@@ -466,10 +532,15 @@ class CallRecorder:
                 await self._wake.wait()
                 continue
             pending = self._queue[0]
+            spool = self._spool
+            if spool is not None and pending.seq is not None and pending.seq > spool.synced:
+                await self._sync(spool)
             error = await self._attempt(pending)
             if error is None:
                 self._queue.popleft()
                 self._written += 1
+                if spool is not None:
+                    self._trim(spool)
                 delay = self.retry_initial_s
                 if self._failing:
                     self._failing = False
@@ -499,12 +570,48 @@ class CallRecorder:
         self._attempting = True
         try:
             async with self.engine.begin() as conn:
-                await pending.write(conn)
+                await pending.op.write()(conn)
         except Exception as exc:
             return exc
         finally:
             self._attempting = False
         return None
+
+    async def _sync(self, spool: Spool) -> None:
+        """Make the spooled writes durable (fsync in a thread); on a disk
+        failure they are counted as held in memory only."""
+        upto = spool.flush()
+        try:
+            await asyncio.to_thread(spool.fsync)
+        except OSError as exc:
+            log.error("spool fsync failed; writes held in memory only: %s", exc)
+            for pending in self._queue:
+                if pending.seq is not None and pending.seq > spool.synced:
+                    pending.seq = None
+                    self._unspooled += 1
+        spool.synced = max(spool.synced, upto)
+
+    def _trim(self, spool: Spool) -> None:
+        """After a write: empty the spool when nothing is pending; rewrite it
+        with the pending writes when the written ones make up most of it."""
+        if not self._queue:
+            spool.clear()
+        elif (
+            spool.size > spool.max_bytes // 4
+            and spool.lines > 2 * len(self._queue)
+            and (self._syncing is None or self._syncing.done())
+        ):
+            self._keep_spooled()
+
+    def _keep_spooled(self) -> int:
+        """Rewrite the spool with the pending durable writes; how many it kept."""
+        if self._spool is None:
+            return 0
+        durable = [p for p in self._queue if p.line is not None]
+        kept = self._spool.reset(p.line or "" for p in durable)
+        for pending, fits in zip(durable, kept, strict=True):
+            pending.seq = self._spool.appended if fits else None
+        return sum(kept)
 
 
 def _fingerprint(events: Sequence[CallEvent], caller_text: str | None) -> str:

@@ -4,11 +4,17 @@ Every row has a natural key and goes in with INSERT .. ON CONFLICT (PostgreSQL
 and SQLite dialect inserts), so running a write again (a retry after an
 outage, the same step recorded twice, or by another worker) changes nothing
 that is already there. Each write runs in one transaction the recorder opens.
+
+The recorder queues `Op`s, plain-data descriptions of a write (JSON values
+and datetimes only), so a pending write can be kept in its write-ahead spool
+(`runtime.db.spool`) and run by another process after a crash; `Op.write()`
+builds the SQL from the description.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -223,3 +229,100 @@ def recording(row: dict[str, Any]) -> Write:
         await conn.execute(stmt.on_conflict_do_nothing(index_elements=["call_id", "path"]))
 
     return write
+
+
+@dataclass(frozen=True)
+class Op:
+    """A recorder write as plain data: `kind` names the write, `args` its
+    arguments (JSON values and datetimes, see `as_dict`). `durable` ops may
+    be spooled and run again by another process; a read that hands its result
+    to a callback (`deliver`) is not durable."""
+
+    kind: str
+    args: dict[str, Any]
+    deliver: Callable[[list[str]], None] | None = field(default=None, compare=False)
+
+    @property
+    def durable(self) -> bool:
+        return self.deliver is None
+
+    @classmethod
+    def step(cls, rows: StepRows) -> Op:
+        return cls("step", {"rows": asdict(rows)})
+
+    @classmethod
+    def call_started(cls, row: dict[str, Any], version: AgentVersion | None) -> Op:
+        return cls(
+            "call_started", {"row": row, "version": None if version is None else asdict(version)}
+        )
+
+    @classmethod
+    def call_ended(
+        cls,
+        call_id: str,
+        outcome: str,
+        reason: str | None,
+        ended_at: datetime,
+        extra: dict[str, Any],
+    ) -> Op:
+        args = {"call_id": call_id, "outcome": outcome, "reason": reason, "ended_at": ended_at}
+        return cls("call_ended", {**args, "extra": extra})
+
+    @classmethod
+    def caller_texts(cls, call_id: str, deliver: Callable[[list[str]], None]) -> Op:
+        return cls("caller_texts", {"call_id": call_id}, deliver)
+
+    @classmethod
+    def sentiment(cls, call_id: str, values: dict[str, Any]) -> Op:
+        return cls("sentiment", {"call_id": call_id, "values": values})
+
+    @classmethod
+    def recording(cls, row: dict[str, Any]) -> Op:
+        return cls("recording", {"row": row})
+
+    def as_dict(self) -> dict[str, Any]:
+        """The durable description {"kind", "args"}; ValueError for a read."""
+        if not self.durable:
+            raise ValueError(f"a {self.kind} op hands its result to a callback: not durable")
+        return {"kind": self.kind, "args": self.args}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Op:
+        """The op `as_dict` described; ValueError for anything else."""
+        kind, args = data.get("kind"), data.get("args")
+        if kind not in _DURABLE_KINDS or not isinstance(args, dict):
+            raise ValueError(f"not a durable recorder write: {str(data)[:200]}")
+        op = cls(str(kind), args)
+        try:
+            op.write()  # checks that the arguments fit the write
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"a {kind} write with bad arguments: {exc!r}") from None
+        return op
+
+    def write(self) -> Write:
+        """The SQL of this write. ValueError/TypeError when `args` do not fit."""
+        a = self.args
+        if self.kind == "step":
+            found = dict(a["rows"])
+            found["heard"] = [(str(m), str(t)) for m, t in found.get("heard", [])]
+            if found.get("outcome") is not None:
+                outcome, reason = found["outcome"]
+                found["outcome"] = (str(outcome), reason)
+            return step(StepRows(**found))
+        if self.kind == "call_started":
+            version = a["version"]
+            return call_started(a["row"], None if version is None else AgentVersion(**version))
+        if self.kind == "call_ended":
+            return call_ended(a["call_id"], a["outcome"], a["reason"], a["ended_at"], a["extra"])
+        if self.kind == "caller_texts":
+            if self.deliver is None:
+                raise ValueError("a caller_texts op needs `deliver`")
+            return caller_texts(a["call_id"], self.deliver)
+        if self.kind == "sentiment":
+            return sentiment(a["call_id"], a["values"])
+        if self.kind == "recording":
+            return recording(a["row"])
+        raise ValueError(f"unknown recorder write {self.kind!r}")
+
+
+_DURABLE_KINDS = ("step", "call_started", "call_ended", "sentiment", "recording")

@@ -27,6 +27,7 @@ from runtime.checkpoint import CheckpointerUnavailable, open_checkpointer
 from runtime.db.engine import make_engine
 from runtime.db.migrations import init_db
 from runtime.db.recorder import CallRecorder
+from runtime.db.spool import open_spool
 from runtime.sentiment import configured_scorer
 from runtime.service.auth import TokenService, UserStore, authenticate, websocket_call_access
 from runtime.service.calls import CallService, UnknownAgent, UnknownCall
@@ -216,8 +217,10 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
             else:
                 engine = make_engine(settings.database_url, schema=schema)
             stack.push_async_callback(engine.dispose)
-            recorder = CallRecorder(engine, sentiment=configured_scorer())
+            spool = open_spool(settings.database_url, schema)
+            recorder = CallRecorder(engine, sentiment=configured_scorer(), spool=spool)
             stack.push_async_callback(recorder.close)
+            await recorder.replay_spool()
             live = await _open_live(settings)
             stack.push_async_callback(live.close)
             from tools.config import build_registry

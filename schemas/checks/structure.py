@@ -166,10 +166,10 @@ def check_spin_loops(spec: GraphSpec, g: nx.MultiDiGraph, rep: Reporter) -> None
     """E205 once per strongly connected group of non-waiting nodes that forms a
     loop (including a node sending an edge to itself)."""
     order = {n: i for i, n in enumerate(spec.nodes)}
-    busy = {n for n, node in spec.nodes.items() if node.type not in WAITING_KINDS}
+    busy = {n: None for n, node in spec.nodes.items() if node.type not in WAITING_KINDS}
     # Built edge by edge: copying a filtered subgraph view costs several times more.
     sub = nx.DiGraph()
-    sub.add_nodes_from(busy)
+    sub.add_nodes_from(busy)  # in file order, as the view gave them
     sub.add_edges_from((u, v) for u, v in g.edges() if u in busy and v in busy)
     for scc in nx.strongly_connected_components(sub):
         first = min(scc, key=order.__getitem__)

@@ -34,9 +34,9 @@ import numpy as np
 import pytest
 
 from reliability.report import full_mode, record_soak
+from tests.reliability.soak_calls import SoakCaller, scenario_for
 
 GRAPHS_DIR = Path(__file__).resolve().parents[2] / "graphs"
-SCRIPT = ["Hi, I need a cleaning", "next Tuesday", "ten in the morning", "Maria Garcia"]
 SAMPLE_EVERY_S = 1.0
 #: (RSS slope MB/min, RSS growth MB) after warm-up, per variant.
 RSS_BOUNDS = {"service-quick": (10.0, 15.0), "service-10min": (1.0, 40.0)}
@@ -77,6 +77,7 @@ def _soak(tmp_path: Path, duration_s: float, name: str) -> dict[str, Any]:
         "SWITCHBOARD_DATABASE_URL": f"sqlite:///{tmp_path / 'calls.db'}",
         "SWITCHBOARD_CALL_START_RATE_LIMIT": "1000000/minute",
         "SWITCHBOARD_LOGIN_RATE_LIMIT": "1000/minute",
+        "SWITCHBOARD_SPOOL_DIR": str(tmp_path / "spool"),
     }
     env.pop("SWITCHBOARD_REDIS_URL", None)
     env.pop("DATABASE_URL", None)
@@ -99,6 +100,7 @@ def _soak(tmp_path: Path, duration_s: float, name: str) -> dict[str, Any]:
     samples: list[tuple[float, dict[str, float]]] = []
     calls = turns = 0
     outcomes: Counter[str] = Counter()
+    expected: Counter[str] = Counter()
     try:
         with httpx.Client(base_url=base, timeout=30) as client:
             deadline = time.monotonic() + 60
@@ -117,29 +119,16 @@ def _soak(tmp_path: Path, duration_s: float, name: str) -> dict[str, Any]:
             headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
             began = time.monotonic()
             next_sample = began
+            soak_caller = SoakCaller(client, headers)
             while (now := time.monotonic()) - began < duration_s:
                 if now >= next_sample:
                     samples.append((now - began, _proc(proc.pid)))
                     next_sample += SAMPLE_EVERY_S
-                started = client.post("/api/calls", json={"agent": "front-desk"}, headers=headers)
-                assert started.status_code == 201, started.text
-                call_id = started.json()["call_id"]
-                outcome = None
-                for line in SCRIPT:
-                    r = client.post(
-                        f"/api/calls/{call_id}/turns", json={"text": line}, headers=headers
-                    )
-                    assert r.status_code == 200, r.text
-                    turns += 1
-                    outcome = r.json()["outcome"]
-                    if outcome is not None:
-                        break
-                if outcome is None:
-                    # The demo calendar fills up, so later calls may still be
-                    # choosing a slot: hang up (recorded as abandoned).
-                    hung = client.post(f"/api/calls/{call_id}/hangup", headers=headers)
-                    outcome = hung.json()["outcome"]
-                outcomes[str(outcome)] += 1
+                scenario = scenario_for(calls)
+                outcome, call_turns = soak_caller.run(scenario)
+                turns += call_turns
+                outcomes[outcome] += 1
+                expected[scenario.expected] += 1
                 calls += 1
             samples.append((time.monotonic() - began, _proc(proc.pid)))
             listed = client.get("/api/calls", params={"limit": 1}, headers=headers).json()
@@ -163,6 +152,7 @@ def _soak(tmp_path: Path, duration_s: float, name: str) -> dict[str, Any]:
         "calls": calls,
         "turns": turns,
         "outcomes": dict(outcomes),
+        "expected_outcomes": dict(expected),
         "calls_recorded": listed["total"],
         "samples": len(samples),
         "rss_start_mb": round(samples[0][1]["rss_mb"], 1),
@@ -196,10 +186,12 @@ def _judge(figures: dict[str, Any]) -> None:
         and figures["fds_max"] - figures["fds_after_warmup"] <= MAX_FD_GROWTH
         and figures["threads_max"] - figures["threads_after_warmup"] <= MAX_THREAD_GROWTH
         and figures["calls_recorded"] == figures["calls"]
+        and figures["outcomes"] == figures["expected_outcomes"]
     )
     record_soak(figures["name"], within_bounds=within, figures=figures)
     assert figures["calls"] >= 10, figures
     assert figures["calls_recorded"] == figures["calls"], figures
+    assert figures["outcomes"] == figures["expected_outcomes"], figures
     assert figures["rss_slope_mb_per_min"] <= max_slope, figures
     assert figures["rss_growth_after_warmup_mb"] <= max_growth, figures
     assert figures["fd_slope_per_min"] <= MAX_FD_SLOPE_PER_MIN, figures

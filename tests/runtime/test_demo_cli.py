@@ -24,6 +24,7 @@ import pytest
 from typer.testing import CliRunner
 
 from runtime.cli import app
+from runtime.demo_stack import DemoPaths, demo_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 #: Hang guards only: seeding, graph checks and two servers' imports on a busy machine.
@@ -201,3 +202,28 @@ def test_check_mode_is_the_offline_smoke_test() -> None:
     assert result.exit_code == 0, result.output
     assert "outcome: completed" in result.output
     assert " 0 failed" in result.output
+
+
+def test_the_demo_servers_get_the_embedded_defaults(tmp_path: Path) -> None:
+    paths = DemoPaths(tmp_path)
+    env = demo_environment(
+        paths,
+        graphs_dir=tmp_path / "graphs",
+        user="demo",
+        password="pw",
+        jwt_secret="j" * 48,
+        base={
+            "PATH": "/bin",
+            "DATABASE_URL": "postgresql://elsewhere/db",
+            "SWITCHBOARD_REDIS_URL": "redis://elsewhere:6379/0",
+            "SWITCHBOARD_DATABASE_SCHEMA": "other",
+        },
+    )
+    assert env["PATH"] == "/bin"
+    assert env["SWITCHBOARD_DATABASE_URL"] == f"sqlite:///{tmp_path / 'switchboard.db'}"
+    assert env["SWITCHBOARD_CHECKPOINT_URL"] == f"sqlite:///{tmp_path / 'checkpoints.db'}"
+    assert env["SWITCHBOARD_RECORDINGS_DIR"] == str(tmp_path / "recordings")
+    assert env["SWITCHBOARD_RECORD_CALLS"] == "true"
+    assert (env["SWITCHBOARD_ADMIN_USER"], env["SWITCHBOARD_ADMIN_PASSWORD"]) == ("demo", "pw")
+    for gone in ("DATABASE_URL", "SWITCHBOARD_REDIS_URL", "SWITCHBOARD_DATABASE_SCHEMA"):
+        assert gone not in env

@@ -3,7 +3,7 @@ answer after the reference design's measured cloud latencies, so that a load
 test measures the orchestration (transport, pipeline, graph, service) and not
 the models.
 
-- `EnergyVAD`: speech when a 20 ms frame's RMS level is above
+- `EnergyVAD`: speech when a 20 ms frame's peak level is above
   `SPEECH_DBFS` (-35 dBFS) — exact on synthetic audio (tone or noise bursts
   over digital silence), not a detector for real speech.
 - `StandinSTT`: its final transcript comes `STT_FINAL_S` (250 ms) after the end
@@ -21,7 +21,6 @@ SWITCHBOARD_VAD=standin (`runtime.voice.providers.registry`).
 from __future__ import annotations
 
 import asyncio
-import math
 from collections.abc import AsyncIterator
 
 import numpy as np
@@ -43,17 +42,19 @@ SPEECH_DBFS = -35.0
 STANDIN_TEXT = "I would like to know a little more about that please"
 
 _FULL_SCALE = 32768.0
-_SPEECH_RMS = _FULL_SCALE * 10 ** (SPEECH_DBFS / 20)
+_SPEECH_PEAK = _FULL_SCALE * 10 ** (SPEECH_DBFS / 20)
 
 
 def is_loud(pcm: bytes) -> bool:
-    """True when the RMS level of 16-bit PCM `pcm` is above `SPEECH_DBFS`
-    (an empty or odd-length buffer counts by its whole samples)."""
+    """True when the peak level of 16-bit PCM `pcm` is above `SPEECH_DBFS`
+    (an empty or odd-length buffer counts by its whole samples). Peak, not RMS:
+    no float arrays (~4 us a frame rather than ~30), as this runs for every
+    20 ms frame of every call."""
     usable = len(pcm) - len(pcm) % 2
     if usable == 0:
         return False
-    samples = np.frombuffer(pcm[:usable], dtype="<i2").astype(np.float32)
-    return math.sqrt(float(np.mean(samples * samples))) > _SPEECH_RMS
+    samples = np.frombuffer(pcm, dtype="<i2", count=usable // 2)
+    return int(samples.max()) > _SPEECH_PEAK or -int(samples.min()) > _SPEECH_PEAK
 
 
 def tone(seconds: float, *, hz: float = 220.0, level_dbfs: float = -20.0) -> bytes:

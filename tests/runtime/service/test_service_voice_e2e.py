@@ -29,19 +29,10 @@ from runtime.voice.providers.espeak_tts import EspeakTTS
 from tests.runtime.db.dbhelpers import provision
 from tests.runtime.service.conftest import ADMIN, GRAPHS_DIR, SECRET
 from tests.runtime.service.processes import service_process
-from tests.runtime.voice.wsclient import VoiceClient, call, say
+from tests.runtime.voice.wsclient import book_by_voice, call
 
 RECORD_DEADLINE_S = 60.0
 TURN_TIMEOUT_S = 180.0
-#: What the caller says when the agent asks at a node; a caller asked again
-#: rephrases (Whisper on a loaded machine sometimes mishears a line).
-ANSWERS = {
-    "ask_day": ["next Tuesday", "Tuesday please"],
-    "ask_time": ["ten in the morning", "ten am", "at ten o'clock"],
-    "ask_name": ["Maria Garcia", "my name is Maria Garcia"],
-}
-OPENING = ["I'd like to book a cleaning", "I want to book a cleaning please"]
-MAX_TURNS = 10
 
 
 @asynccontextmanager
@@ -100,7 +91,7 @@ async def test_a_scripted_client_calls_by_voice_and_finds_everything_through_the
 
         async with call(f"{body['ws_url']}&token={call_token}") as client:
             try:
-                await _converse(client, voice)
+                await book_by_voice(client, voice, TURN_TIMEOUT_S)
                 hangup = await client.next_event("hangup", timeout_s=TURN_TIMEOUT_S)
                 code, _ = await client.wait_closed()
             except (TimeoutError, AssertionError) as exc:
@@ -133,23 +124,6 @@ async def test_a_scripted_client_calls_by_voice_and_finds_everything_through_the
             assert wav.status_code == 200 and wav.headers["content-type"] == "audio/wav"
         _check_recording(wav.content, rec["duration_s"])
         assert (await http.get(f"/api/calls/{call_id}/recording")).status_code == 401
-
-
-async def _converse(client: VoiceClient, voice: EspeakTTS) -> None:
-    """Answer whatever the agent asks until the call ends (the last answer is
-    the name, after which the agent books and hangs up)."""
-    asked: dict[str, int] = {}
-    for _ in range(MAX_TURNS):
-        await client.next_event("waiting", timeout_s=TURN_TIMEOUT_S)
-        node = str(client.of_type("agent")[-1].get("node"))
-        lines = ANSWERS.get(node, OPENING)
-        tries = asked.get(node, 0)
-        asked[node] = tries + 1
-        await say(client, voice, lines[tries % len(lines)])
-        if node == "ask_name":
-            await client.next_event("outcome", timeout_s=TURN_TIMEOUT_S)
-            return
-    raise AssertionError(f"no booking after {MAX_TURNS} turns")
 
 
 async def _recorded(http: httpx.AsyncClient, call_id: str, op: dict[str, str]) -> dict[str, Any]:

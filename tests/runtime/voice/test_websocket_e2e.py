@@ -22,7 +22,7 @@ from langchain_core.messages import AIMessage
 
 from runtime.voice.providers.espeak_tts import EspeakTTS
 from runtime.voice.websocket import CatalogCallSetup, create_voice_app
-from tests.runtime.voice.wsclient import SILENCE_1S, call, say, serve, speech
+from tests.runtime.voice.wsclient import SILENCE_1S, book_by_voice, call, say, serve, speech
 from tools.builtin import default_registry
 from tools.store import DemoStore
 
@@ -61,19 +61,15 @@ async def test_a_spoken_call_books_an_appointment(
     booking_server: tuple[str, CatalogCallSetup], caller_voice: EspeakTTS
 ) -> None:
     url, _ = booking_server
-    lines = ["I'd like to book a cleaning", "next Tuesday", "ten in the morning", "Maria Garcia"]
     async with call(f"{url}/ws/call/e2e-book?graph=dental-booking&caller=%2B15551230001") as client:
-        await client.next_event("waiting", timeout_s=120)
-        for line in lines[:-1]:
-            await say(client, caller_voice, line)
-            await client.next_event("waiting", timeout_s=120)
-        await say(client, caller_voice, lines[-1])
+        await book_by_voice(client, caller_voice, 120)
         hangup = await client.next_event("hangup", timeout_s=120)
         code, _ = await client.wait_closed()
     assert hangup["reason"] == "completed" and code == 1000
     heard = [e["text"].lower() for e in client.of_type("caller")]
-    assert len(heard) == 4
-    assert "cleaning" in heard[0] and "tuesday" in heard[1] and "maria" in heard[3]
+    assert len(heard) >= 4
+    assert "cleaning" in heard[0] and "maria" in heard[-1]
+    assert any("tuesday" in h for h in heard[1:-1])
     booked = [t for t in client.of_type("tool") if t["name"] == "calendar.book"]
     assert len(booked) == 1 and not booked[0].get("error")
     assert booked[0]["args"]["time"] == "10:00"
@@ -81,7 +77,7 @@ async def test_a_spoken_call_books_an_appointment(
     assert client.of_type("agent")[-1]["node"] == "confirm"
     # Per-turn metrics for each caller turn, all stages measured.
     turns = [m for m in client.of_type("metrics") if m["caller_text"]]
-    assert len(turns) == 4
+    assert len(turns) == len(heard)
     for m in turns:
         assert m["stt_final_ms"] > 0 and m["graph_step_ms"] >= 0
         assert m["tts_first_audio_ms"] >= 0 and m["end_to_end_ms"] >= 700

@@ -143,3 +143,33 @@ async def say(client: VoiceClient, voice: TTSProvider, text: str) -> list[float]
     sent = await client.send_audio(await speech(voice, text), realtime=True)
     await client.send_audio(SILENCE_1S + SILENCE_1S[:6400], realtime=True)
     return sent
+
+
+#: What a caller booking a cleaning on graphs/dental-booking.yaml says when the
+#: agent asks at a node; asked again, it rephrases (Whisper on a loaded machine
+#: sometimes mishears a line, and a real caller would say it again too).
+BOOKING_ANSWERS = {
+    "ask_day": ["next Tuesday", "Tuesday please"],
+    "ask_time": ["ten in the morning", "ten am", "at ten o'clock"],
+    "ask_name": ["Maria Garcia", "my name is Maria Garcia"],
+}
+BOOKING_OPENING = ["I'd like to book a cleaning", "I want to book a cleaning please"]
+
+
+async def book_by_voice(
+    client: VoiceClient, voice: TTSProvider, turn_timeout_s: float, max_turns: int = 10
+) -> None:
+    """Answer whatever the dental-booking agent asks until it has the caller's
+    name and ends the call (returns at its `outcome` event)."""
+    asked: dict[str, int] = {}
+    for _ in range(max_turns):
+        await client.next_event("waiting", timeout_s=turn_timeout_s)
+        node = str(client.of_type("agent")[-1].get("node"))
+        lines = BOOKING_ANSWERS.get(node, BOOKING_OPENING)
+        tries = asked.get(node, 0)
+        asked[node] = tries + 1
+        await say(client, voice, lines[tries % len(lines)])
+        if node == "ask_name":
+            await client.next_event("outcome", timeout_s=turn_timeout_s)
+            return
+    raise AssertionError(f"no booking after {max_turns} turns")
