@@ -52,7 +52,6 @@ def render(ed: Editor) -> None:
         enable_pane_menu=False,
         hide_watermark=True,
     )
-    _trace(ed, new_state)
     # The component returns its last value on every rerun; only a value not
     # seen before is a new canvas event. It is compared with the state the
     # canvas was given (`ed.flow`), never handed back to the component.
@@ -146,17 +145,3 @@ def palette(ed: Editor) -> None:
         ed.selected = node_id
         st.rerun()
 
-
-def _trace(ed: Editor, new_state: object) -> None:  # TEMP D1 debugging
-    import os
-    import sys
-    import time
-
-    if os.environ.get("D1DEBUG"):
-        got = getattr(new_state, "timestamp", None)
-        print(
-            f"{time.monotonic():.3f} run v={ed.flow_version} got={got} seen={ed.flow_seen} "
-            f"same={new_state is ed.flow} nodes={len(getattr(new_state, 'nodes', []))}",
-            file=sys.stderr,
-            flush=True,
-        )

@@ -53,6 +53,7 @@ class Editor:
     selected: str | None = None
     selected_edge: str | None = None  # edge label of `selected` chosen on the canvas
     diff: dict[str, str] = field(default_factory=dict)
+    diff_lines: list[str] = field(default_factory=list)  # the diff shown in the Versions tab
     removed: dict[str, Any] = field(default_factory=dict)
     call_path: list[str] = field(default_factory=list)
     notice: str | None = None
@@ -117,7 +118,7 @@ def open_file(ed: Editor, path: Path) -> None:
     A file that cannot be edited leaves `doc` empty and says why in `open_error`."""
     ed.path, ed.selected, ed.diff, ed.removed, ed.call_path = path, None, {}, {}, []
     ed.open_error, ed.notice, ed.flow, ed.positions = None, None, None, {}
-    ed.selected_edge = None
+    ed.selected_edge, ed.diff_lines = None, []
     try:
         ed.doc = GraphDocument.open(path)
     except DocumentError as exc:

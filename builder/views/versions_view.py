@@ -86,25 +86,30 @@ def _diff(ed: Editor, revs: dict[str, str]) -> None:
     a = c1.selectbox("From", options, index=1, key="ver.diff.a")
     b = c2.selectbox("To", options, index=0, key="ver.diff.b")
     shown = st.button("Show differences", key="ver.diff.go")
-    if ed.diff and st.button("Clear highlights", key="ver.diff.clear"):
-        ed.diff, ed.removed = {}, {}
+    if ed.diff_lines and st.button("Clear highlights", key="ver.diff.clear"):
+        ed.diff, ed.removed, ed.diff_lines = {}, {}, []
         rebuild_canvas(ed, keep_positions=True)
         st.rerun()
-    if not shown:
-        return
-    try:
-        old = _text_at(ed, revs.get(a))
-        new = _text_at(ed, revs.get(b))
-        diff = semantic_diff.diff_texts(old, new, old_file=a, new_file=b)
-    except (versions.VersionError, semantic_diff.DiffError, OSError) as exc:
-        st.error(str(exc))
-        return
-    st.code("\n".join(diff.lines()), language="diff")
-    old_nodes = graph_nodes(semantic_diff.parse_plain(old))
-    ed.diff = dict(diff.highlights)
-    ed.removed = {n.node_id: old_nodes.get(n.node_id, {}) for n in diff.by_status("removed")}
-    rebuild_canvas(ed, keep_positions=True)
-    st.caption("Added (green), removed (grey, dashed) and changed (blue) nodes are on the canvas.")
+    if shown:
+        try:
+            old = _text_at(ed, revs.get(a))
+            new = _text_at(ed, revs.get(b))
+            diff = semantic_diff.diff_texts(old, new, old_file=a, new_file=b)
+        except (versions.VersionError, semantic_diff.DiffError, OSError) as exc:
+            st.error(str(exc))
+            return
+        old_nodes = graph_nodes(semantic_diff.parse_plain(old))
+        ed.diff_lines = diff.lines()
+        ed.diff = dict(diff.highlights)
+        ed.removed = {n.node_id: old_nodes.get(n.node_id, {}) for n in diff.by_status("removed")}
+        rebuild_canvas(ed, keep_positions=True)
+        # The canvas was drawn before this panel in this run: draw it again now.
+        st.rerun()
+    if ed.diff_lines:
+        st.code("\n".join(ed.diff_lines), language="diff")
+        st.caption(
+            "Added (green), removed (grey, dashed) and changed (blue) nodes are on the canvas."
+        )
 
 
 def _text_at(ed: Editor, commit: str | None) -> str:

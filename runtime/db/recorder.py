@@ -34,7 +34,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import time
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -47,10 +46,12 @@ from runtime.db import writes
 from runtime.db.agent_version import AgentVersion
 from runtime.db.engine import make_engine
 from runtime.db.models import DIRECTIONS, OUTCOMES
+from runtime.db.recorder_spool import SpooledQueue, _Pending
 from runtime.db.rows import build_step, clean_name, clean_text
-from runtime.db.spool import Spool, dumps
+from runtime.db.session_turn import record_session_turn
+from runtime.db.spool import Spool
 from runtime.db.writes import Op
-from runtime.session import CallEvent, CallSession
+from runtime.session import CallEvent
 
 if TYPE_CHECKING:
     from runtime.sentiment import SentimentScorer
@@ -102,20 +103,7 @@ class _CallCursor:
     scored: bool = False
 
 
-@dataclass
-class _Pending:
-    description: str
-    op: Op
-    on_drop: Callable[[], None] | None = None
-    line: str | None = None  # its spool line, when durable
-    seq: int | None = None  # its number in the spool; None: in memory only
-
-    def dropped(self) -> None:
-        if self.on_drop is not None:
-            self.on_drop()
-
-
-class CallRecorder:
+class CallRecorder(SpooledQueue):
     """Records calls into the database behind `engine` (see module docstring).
 
     Bound to the event loop it is first used in. `max_pending` bounds the queued
@@ -325,34 +313,6 @@ class CallRecorder:
             return False
         return True
 
-    async def replay_spool(self) -> int:
-        """Queue the writes left in the spools of dead processes on this
-        database (as many as the buffer has room for; the rest stay for the
-        next call), copied into this recorder's spool before theirs are
-        deleted. Returns how many were queued; 0 without a spool."""
-        spool, taken = self._spool, 0
-        if spool is None or self._closed:
-            return 0
-        for orphan in spool.claim():
-            room = self.max_pending - len(self._queue)
-            for entry in orphan.entries[:room]:
-                try:
-                    op = Op.from_dict(entry.get("op") or {})
-                except ValueError as exc:
-                    log.error("spooled write unreadable, skipped: %s", exc)
-                    continue
-                self._enqueue(str(entry.get("description", op.kind)), op)
-                taken += 1
-            await self._sync(spool)
-            if len(orphan.entries) > room:
-                orphan.keep(orphan.entries[room:])
-            else:
-                orphan.remove()
-        if taken:
-            log.warning("replaying %d writes spooled by a process that died", taken)
-        self._replayed += taken
-        return taken
-
     async def close(self, timeout: float | None = 5.0) -> int:
         """Let sentiment scoring in progress finish and flush, each for up to
         `timeout` s, stop the writer, dispose an owned engine. Returns how
@@ -505,16 +465,7 @@ class CallRecorder:
             log.error("recorder buffer full (%d writes): %s dropped", self.max_pending, description)
             pending.dropped()
             return
-        if self._spool is not None and op.durable:
-            pending.line = dumps({"description": description, "op": op.as_dict()})
-            pending.seq = self._spool.append(pending.line)
-            if pending.seq is None:
-                self._unspooled += 1
-            elif self._syncing is None or self._syncing.done():
-                # One fsync for the writes queued until this task runs.
-                self._syncing = asyncio.get_running_loop().create_task(
-                    self._sync(self._spool), name="switchboard-recorder-spool-sync"
-                )
+        self._spool_append(pending)
         self._queue.append(pending)
         self._drained.clear()
         self._wake.set()
@@ -577,42 +528,6 @@ class CallRecorder:
             self._attempting = False
         return None
 
-    async def _sync(self, spool: Spool) -> None:
-        """Make the spooled writes durable (fsync in a thread); on a disk
-        failure they are counted as held in memory only."""
-        upto = spool.flush()
-        try:
-            await asyncio.to_thread(spool.fsync)
-        except OSError as exc:
-            log.error("spool fsync failed; writes held in memory only: %s", exc)
-            for pending in self._queue:
-                if pending.seq is not None and pending.seq > spool.synced:
-                    pending.seq = None
-                    self._unspooled += 1
-        spool.synced = max(spool.synced, upto)
-
-    def _trim(self, spool: Spool) -> None:
-        """After a write: empty the spool when nothing is pending; rewrite it
-        with the pending writes when the written ones make up most of it."""
-        if not self._queue:
-            spool.clear()
-        elif (
-            spool.size > spool.max_bytes // 4
-            and spool.lines > 2 * len(self._queue)
-            and (self._syncing is None or self._syncing.done())
-        ):
-            self._keep_spooled()
-
-    def _keep_spooled(self) -> int:
-        """Rewrite the spool with the pending durable writes; how many it kept."""
-        if self._spool is None:
-            return 0
-        durable = [p for p in self._queue if p.line is not None]
-        kept = self._spool.reset(p.line or "" for p in durable)
-        for pending, fits in zip(durable, kept, strict=True):
-            pending.seq = self._spool.appended if fits else None
-        return sum(kept)
-
 
 def _fingerprint(events: Sequence[CallEvent], caller_text: str | None) -> str:
     payload = json.dumps(
@@ -621,40 +536,4 @@ def _fingerprint(events: Sequence[CallEvent], caller_text: str | None) -> str:
     return hashlib.sha256(payload).hexdigest()
 
 
-async def record_session_turn(
-    recorder: CallRecorder,
-    session: CallSession,
-    text: str | None = None,
-    *,
-    interrupted: list[dict[str, str]] | None = None,
-    hangup: bool = False,
-    metrics: Mapping[str, Any] | None = None,
-) -> list[CallEvent]:
-    """Run one step of `session` and record it: `start()` when `text` is None,
-    `hangup()` when `hangup`, else `send(text)`. The step number comes from the
-    call's checkpointed turn counter, so any worker records it under the same
-    key; `graph_ms` is measured unless `metrics` gives it. Returns the events.
-    Errors of the session itself (e.g. CallEnded) propagate as usual."""
-    at = recorder.clock()
-    began = time.perf_counter()
-    if hangup:
-        events = await session.hangup()
-    elif text is None:
-        events = await session.start()
-    else:
-        events = await session.send(text, interrupted=interrupted)
-    elapsed_ms = (time.perf_counter() - began) * 1000.0
-    if hangup and not events:
-        return events
-    turn = int((await session.state()).get("turn", 0))
-    measured = {"graph_ms": round(elapsed_ms, 3), **dict(metrics or {})}
-    await recorder.record(
-        session.call_id,
-        events,
-        step=turn + 1 if hangup else turn,
-        caller_text=text if not hangup else None,
-        metrics=measured,
-        at=at,
-        ended_at=recorder.clock(),
-    )
-    return events
+__all__ = ["CallRecorder", "RecorderStats", "Sentiment", "record_session_turn", "utc_now"]

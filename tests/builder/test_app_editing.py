@@ -127,3 +127,28 @@ def test_validation_panel_selects_the_node_of_a_finding(app: AppTest) -> None:
     assert shows
     shows[0].click().run()
     assert any("`hours`" in m.value for m in app.markdown)
+
+
+def test_reconnect_an_edge_from_the_properties_panel(app: AppTest, dental_file: Path) -> None:
+    pick(app, "route")
+    box = widget(app.selectbox, "intent:hours (hours) → goes to")
+    assert box.value == "hours"  # type: ignore[attr-defined]
+    box.select("clarify").run()  # type: ignore[attr-defined]
+    assert not app.exception
+    assert widget(app.selectbox, "intent:hours (hours) → goes to").value == "clarify"  # type: ignore[attr-defined]
+    button(app, "Save")
+    loaded = load_graph_file(dental_file)
+    assert loaded.spec is not None
+    assert loaded.spec.nodes["route"].intents["hours"].next == "clarify"  # type: ignore[union-attr]
+    assert "# Opening hours, read out as one line." in dental_file.read_text("utf-8")
+
+
+def test_an_edge_clicked_on_the_canvas_opens_in_the_properties_panel(app: AppTest) -> None:
+    from builder.views.canvas_view import _select
+    from builder.views.session import KEY
+
+    ed = app.session_state[KEY]
+    _select(ed, "route|fallback", {"route": {}, "clarify": {}})
+    assert (ed.selected, ed.selected_edge) == ("route", "fallback")
+    app.run()
+    assert any("chosen on the canvas" in c.value and "fallback" in c.value for c in app.caption)

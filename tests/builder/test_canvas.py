@@ -165,3 +165,18 @@ def test_canvas_edits_map_back_to_fields() -> None:
     assert changes.deleted_edges == (("route", "intent:hours"),)
     assert changes.new_edges == (("greeting", "hours"),)
     assert not canvas_changes(doc, state)
+
+
+def test_canvas_changes_count_only_what_changed_since_the_canvas_was_shown() -> None:
+    loaded = load_graph_file(ROOT / "graphs" / "dental-booking.yaml")
+    doc = loaded.document
+    shown = to_flow_state(doc)
+    # the document gained a node after the canvas was drawn: not a canvas deletion
+    newer = {**doc, "nodes": {**doc["nodes"], "ask_dob": {"type": "say", "text": "hi"}}}
+    assert not canvas_changes(newer, shown, shown=shown)
+    # an edge drawn earlier and still on the canvas is not drawn again
+    drawn = StreamlitFlowEdge("st-flow-edge_greeting-hours", "greeting", "hours")
+    before = StreamlitFlowState(nodes=shown.nodes, edges=[*shown.edges, drawn])
+    assert not canvas_changes(doc, before, shown=before)
+    after = StreamlitFlowState(nodes=shown.nodes, edges=[*shown.edges, drawn])
+    assert canvas_changes(doc, after, shown=shown).new_edges == (("greeting", "hours"),)

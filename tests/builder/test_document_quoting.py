@@ -47,9 +47,9 @@ def edit_text(dental_file: Path, old: str, new: str) -> tuple[list[str], object]
         # the author's own quoting is kept
         ("'hello'", "bye", "text: 'bye'"),
         ('"hello"', "bye", 'text: "bye"'),
-        ('"hello"', "it's", "text: \"it's\""),
+        ('"hello"', "it's", 'text: "it\'s"'),
         # single quotes holding a quote switch to double quotes (no '' doubling)
-        ("'hello'", "it's", "text: \"it's\""),
+        ("'hello'", "it's", 'text: "it\'s"'),
         ("hi", "x", "text: x"),
     ],
 )

@@ -87,7 +87,9 @@ class SoakCaller:
 
     def run(self, scenario: Scenario) -> tuple[str, int]:
         """Play one call; its outcome ("unfinished" if the script ran out
-        before the call ended) and the caller turns sent."""
+        before the call ended) and the caller turns sent. The agent's lines of
+        the last call are kept in `said`."""
+        self.said: list[str] = []
         started = self.client.post(
             "/api/calls",
             json={"agent": "front-desk", "caller": scenario.caller},
@@ -106,7 +108,9 @@ class SoakCaller:
             )
             assert r.status_code == 200, r.text
             turns += 1
-            outcome = r.json()["outcome"]
+            body = r.json()
+            self.said += [str(e.get("text")) for e in body["events"] if e.get("type") == "agent"]
+            outcome = body["outcome"]
             if outcome is not None:
                 return str(outcome), turns
         return "unfinished", turns

@@ -101,6 +101,7 @@ def _soak(tmp_path: Path, duration_s: float, name: str) -> dict[str, Any]:
     calls = turns = 0
     outcomes: Counter[str] = Counter()
     expected: Counter[str] = Counter()
+    mismatches: list[dict[str, Any]] = []
     try:
         with httpx.Client(base_url=base, timeout=30) as client:
             deadline = time.monotonic() + 60
@@ -126,6 +127,11 @@ def _soak(tmp_path: Path, duration_s: float, name: str) -> dict[str, Any]:
                     next_sample += SAMPLE_EVERY_S
                 scenario = scenario_for(calls)
                 outcome, call_turns = soak_caller.run(scenario)
+                if outcome != scenario.expected and len(mismatches) < 5:
+                    mismatches.append(
+                        {"call": calls, "scenario": scenario.lines, "outcome": outcome}
+                        | {"said": soak_caller.said[-3:]}
+                    )
                 turns += call_turns
                 outcomes[outcome] += 1
                 expected[scenario.expected] += 1
@@ -153,6 +159,7 @@ def _soak(tmp_path: Path, duration_s: float, name: str) -> dict[str, Any]:
         "turns": turns,
         "outcomes": dict(outcomes),
         "expected_outcomes": dict(expected),
+        "unexpected_outcomes": mismatches,
         "calls_recorded": listed["total"],
         "samples": len(samples),
         "rss_start_mb": round(samples[0][1]["rss_mb"], 1),

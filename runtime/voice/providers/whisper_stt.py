@@ -16,8 +16,8 @@ one, but the encoder's cost grows with its input: an utterance of a call (a
 few seconds) is encoded in a window just long enough for it plus `TAIL_S` of
 silence (at least `MIN_WINDOW_S`), about 5x faster than a 30 s window with no
 loss of accuracy on the stt_quality set (shorter windows make the decoder
-repeat itself, hence the floor). Longer audio goes through faster-whisper's
-own `transcribe`.
+repeat itself, hence the floor). Longer audio, and a short-window decode
+that repeats itself anyway, go through faster-whisper's own `transcribe`.
 """
 
 from __future__ import annotations
