@@ -52,6 +52,7 @@ FULL_TURNS, QUICK_TURNS = 6, 1
 CALLS_PER_LOADER = 200
 #: Call starts are spread over at least this long (about one turn cycle) ...
 RAMP_S = 6.0
+QUICK_RAMP_S = 2.0
 #: ... and at most this many per second.
 MAX_STARTS_PER_S = 40.0
 END_OF_TURN_MS = 500
@@ -256,13 +257,22 @@ def _pct(a: float, b: float) -> float | None:
 
 
 async def _load(
-    base: str, token: str, calls: int, turns: int, seed: int, tmp: Path, env: dict[str, str]
+    base: str,
+    token: str,
+    calls: int,
+    turns: int,
+    seed: int,
+    tmp: Path,
+    env: dict[str, str],
+    *,
+    quick: bool = False,
 ) -> list[dict[str, Any]]:
     """Run the load generator(s) for `calls` calls; their JSON results."""
     loaders = max(1, math.ceil(calls / CALLS_PER_LOADER))
     # Calls start spread over about one turn cycle, so their turns fall at
     # random phases as in real traffic instead of all at the same instant.
-    ramp = 0.0 if calls == 1 else max(RAMP_S, calls / MAX_STARTS_PER_S)
+    spread = QUICK_RAMP_S if quick else RAMP_S
+    ramp = 0.0 if calls == 1 else max(spread, calls / MAX_STARTS_PER_S)
     procs = []
     for i in range(loaders):
         share = calls // loaders + (1 if i < calls % loaders else 0)
@@ -432,7 +442,9 @@ async def run(settings: Settings) -> dict[str, Any]:
                 pids = {"server": server.proc.pid, "llm": llm.proc.pid}
                 async with _profiled(server.proc.pid, n):
                     with Sampler(pids) as sampler:
-                        loads = await _load(base, token, n, turns, settings.seed, tmp, env)
+                        loads = await _load(
+                            base, token, n, turns, settings.seed, tmp, env, quick=settings.quick
+                        )
                 rows.append(_summarise(n, loads, sampler, rss_before, turns))
                 if server.proc.returncode is not None:
                     raise RuntimeError(f"the service died during N={n}:\n{server.tail()}")
@@ -452,7 +464,8 @@ async def run(settings: Settings) -> dict[str, Any]:
             "caller_speech_s": 1.0,
             "end_of_turn_ms": END_OF_TURN_MS,
             "audio": "20 ms frames paced in real time, silence between turns",
-            "call_starts": f"spread over max({RAMP_S:g} s, N / {MAX_STARTS_PER_S:g} s)",
+            "call_starts": f"spread over max({QUICK_RAMP_S if settings.quick else RAMP_S:g} s, "
+            f"N / {MAX_STARTS_PER_S:g} s)",
             "latency": "end of caller audio -> first agent audio byte, at the client",
         },
         "cpu_pct_note": "100 = one core fully busy",

@@ -144,4 +144,3 @@ def palette(ed: Editor) -> None:
             return
         ed.selected = node_id
         st.rerun()
-

@@ -68,8 +68,11 @@ def _node(ed: Editor, node_id: str, node: Any) -> None:
     kind = node.get("type")
     diags = [d for d in ed.diagnostics if d.node == node_id]
     st.markdown(f"### `{node_id}` · {kind}")
-    for d in diags:
-        (st.error if d.severity == "error" else st.warning)(f"{d.code}: {d.message}")
+    # One container for the findings: their number changes with every edit, and
+    # widgets below that moved would be remounted, losing text being typed.
+    with st.container():
+        for d in diags:
+            (st.error if d.severity == "error" else st.warning)(f"{d.code}: {d.message}")
     try:
         fields = node_fields(str(kind))
     except KeyError:

@@ -60,8 +60,9 @@ def _commit(ed: Editor, status: str) -> None:
     assert ed.path is not None
     st.subheader("Commit")
     st.caption(f"File status in git: **{status}**")
-    if ed.dirty:
-        st.info("Save the graph first: a commit records the saved file.")
+    with st.container():  # a stable place, so the message box below never moves
+        if ed.dirty:
+            st.info("Save the graph first: a commit records the saved file.")
     message = st.text_input(
         "Commit message", key="ver.message", placeholder="Ask for the date of birth"
     )

@@ -31,12 +31,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import json
 import logging
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -47,9 +45,10 @@ from runtime.db.agent_version import AgentVersion
 from runtime.db.engine import make_engine
 from runtime.db.models import DIRECTIONS, OUTCOMES
 from runtime.db.recorder_spool import SpooledQueue, _Pending
-from runtime.db.rows import build_step, clean_name, clean_text
+from runtime.db.rows import build_step, clean_metrics, clean_name, clean_text
 from runtime.db.session_turn import record_session_turn
 from runtime.db.spool import Spool
+from runtime.db.step_cursor import StepCounter
 from runtime.db.writes import Op
 from runtime.session import CallEvent
 
@@ -63,11 +62,6 @@ Sleep = Callable[[float], Awaitable[None]]
 MAX_CALL_ID = 128
 #: How long `close` lets a database attempt in progress finish.
 STOP_GRACE_S = 30.0
-#: Calls whose step counters are kept (recorded without `step`, a call
-#: forgotten here would restart at step 0 and its new rows be ignored).
-TRACKED_CALLS = 10_000
-#: Steps remembered per call to recognise a batch recorded twice without `step`.
-FINGERPRINTS_PER_CALL = 64
 
 
 def utc_now() -> datetime:
@@ -94,13 +88,6 @@ class RecorderStats:
     last_error: str | None
     unspooled: int = 0
     replayed: int = 0
-
-
-@dataclass
-class _CallCursor:
-    next_step: int = 0
-    steps_by_fingerprint: OrderedDict[str, int] = field(default_factory=OrderedDict)
-    scored: bool = False
 
 
 class CallRecorder(SpooledQueue):
@@ -144,7 +131,7 @@ class CallRecorder(SpooledQueue):
         self._drained.set()
         self._task: asyncio.Task[None] | None = None
         self._closed = False
-        self._calls: OrderedDict[str, _CallCursor] = OrderedDict()
+        self._steps = StepCounter()
         self._written = self._dropped = self._rejected = self._retries = 0
         self._last_error: str | None = None
         self._failing = False
@@ -210,7 +197,7 @@ class CallRecorder(SpooledQueue):
             "caller": None if caller is None else clean_name(caller, 64),
             "started_at": at,
         }
-        self._cursor(call_id)
+        self._steps.cursor(call_id)
         self._enqueue(f"call {call_id} started", Op.call_started(row, version))
 
     async def record(
@@ -237,7 +224,7 @@ class CallRecorder(SpooledQueue):
             f"call {call_id}: step must be a whole number >= 0, got {step!r}",
         ):
             return
-        step = self._step_for(self._cursor(call_id), events, caller_text, step)
+        step = self._steps.step_for(self._steps.cursor(call_id), events, caller_text, step)
         rows = build_step(
             call_id,
             step,
@@ -279,7 +266,7 @@ class CallRecorder(SpooledQueue):
         if sentiment is None:
             self._score_sentiment(call_id)
         else:
-            self._cursor(call_id).scored = True
+            self._steps.cursor(call_id).scored = True
 
     async def add_recording(
         self,
@@ -300,6 +287,22 @@ class CallRecorder(SpooledQueue):
             "created_at": self.clock(),
         }
         self._enqueue(f"call {call_id} recording", Op.recording(row))
+
+    async def turn_metrics(self, call_id: str, step: int, metrics: Mapping[str, Any]) -> None:
+        """Queue latencies of step `step` measured after it was recorded (a
+        voice turn's speech timings): `metrics` as `record` takes them, merged
+        into the turn that step keeps its latencies on. Queued after the
+        step's own write, so it finds the step's rows; a stage given again
+        replaces its value, so recording the same twice changes nothing."""
+        if not self._valid(call_id) or not self._check(
+            isinstance(step, int) and not isinstance(step, bool) and step >= 0,
+            f"call {call_id}: step must be a whole number >= 0, got {step!r}",
+        ):
+            return
+        latencies = clean_metrics(metrics)
+        if latencies is not None:
+            op = Op.turn_latencies(call_id, step, latencies)
+            self._enqueue(f"call {call_id} step {step} latencies", op)
 
     # --- waiting and shutting down -------------------------------------------
 
@@ -383,35 +386,10 @@ class CallRecorder(SpooledQueue):
             for t in times
         )
 
-    def _cursor(self, call_id: str) -> _CallCursor:
-        """The call's step counter; the least recently used are forgotten."""
-        cursor = self._calls.pop(call_id, None) or _CallCursor()
-        self._calls[call_id] = cursor
-        while len(self._calls) > TRACKED_CALLS:
-            self._calls.popitem(last=False)
-        return cursor
-
-    def _step_for(
-        self,
-        cursor: _CallCursor,
-        events: Sequence[CallEvent],
-        caller_text: str | None,
-        step: int | None,
-    ) -> int:
-        fingerprint = _fingerprint(events, caller_text)
-        if step is None:
-            known = cursor.steps_by_fingerprint.get(fingerprint)
-            step = cursor.next_step if known is None else known
-        cursor.steps_by_fingerprint[fingerprint] = step
-        while len(cursor.steps_by_fingerprint) > FINGERPRINTS_PER_CALL:
-            cursor.steps_by_fingerprint.popitem(last=False)
-        cursor.next_step = max(cursor.next_step, step + 1)
-        return step
-
     def _score_sentiment(self, call_id: str) -> None:
         """Once per call: read its caller turns through the queue, score them
         in a task of their own, queue the result (see module docstring)."""
-        cursor = self._cursor(call_id)
+        cursor = self._steps.cursor(call_id)
         if self._sentiment is None or cursor.scored:
             return
         cursor.scored = True
@@ -527,13 +505,6 @@ class CallRecorder(SpooledQueue):
         finally:
             self._attempting = False
         return None
-
-
-def _fingerprint(events: Sequence[CallEvent], caller_text: str | None) -> str:
-    payload = json.dumps(
-        [caller_text, [e.as_dict() for e in events]], sort_keys=True, default=str
-    ).encode()
-    return hashlib.sha256(payload).hexdigest()
 
 
 __all__ = ["CallRecorder", "RecorderStats", "Sentiment", "record_session_turn", "utc_now"]

@@ -23,6 +23,7 @@ when the queue drains.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -152,13 +153,19 @@ class Spool:
     def __init__(self, directory: Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         if max_bytes < 1024:
             raise ValueError("max_bytes must be at least 1024")
-        directory.mkdir(parents=True, exist_ok=True)
         self.directory = directory
         self.max_bytes = max_bytes
         name = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
         self.lock_path = directory / f"{name}.lock"
         self.path = directory / f"{name}.jsonl"
-        self._lock_fd = os.open(self.lock_path, os.O_CREAT | os.O_RDWR, 0o600)
+        for attempt in range(3):
+            directory.mkdir(parents=True, exist_ok=True)
+            try:
+                self._lock_fd = os.open(self.lock_path, os.O_CREAT | os.O_RDWR, 0o600)
+                break
+            except FileNotFoundError:  # another process removed the empty directory
+                if attempt == 2:
+                    raise
         fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         self._file = self.path.open("ab")
         self.size = 0
@@ -254,6 +261,8 @@ class Spool:
             self._file.close()
             self.path.unlink(missing_ok=True)
             self.lock_path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # left when another spool is in it
+                self.directory.rmdir()
         os.close(self._lock_fd)
 
 

@@ -220,6 +220,32 @@ def sentiment(call_id: str, values: dict[str, Any]) -> Write:
     return write
 
 
+def turn_latencies(call_id: str, step: int, latencies: dict[str, float]) -> Write:
+    """Merge `latencies` (ms by stage) into the turn step `step` of the call
+    keeps its latencies on: its first agent line, else its first line (as
+    `StepRows.attach_metrics`). Stages given replace the same stages, others
+    are kept, so running it again changes nothing; a step with no turns
+    written is left alone."""
+
+    async def write(conn: AsyncConnection) -> None:
+        found = await conn.execute(
+            select(Turn.id, Turn.latencies)
+            .where(Turn.call_id == call_id, Turn.step == step)
+            .order_by(case((Turn.role == "agent", 0), else_=1), Turn.seq)
+            .limit(1)
+            .with_for_update()
+        )
+        row = found.first()
+        if row is None:
+            return
+        before = row.latencies if isinstance(row.latencies, dict) else {}
+        merged = {**before, **latencies}
+        if merged != before:
+            await conn.execute(update(Turn).where(Turn.id == row.id).values(latencies=merged))
+
+    return write
+
+
 def recording(row: dict[str, Any]) -> Write:
     """Add the call's recording once per path."""
 
@@ -280,6 +306,10 @@ class Op:
     def recording(cls, row: dict[str, Any]) -> Op:
         return cls("recording", {"row": row})
 
+    @classmethod
+    def turn_latencies(cls, call_id: str, step: int, latencies: dict[str, float]) -> Op:
+        return cls("turn_latencies", {"call_id": call_id, "step": step, "latencies": latencies})
+
     def as_dict(self) -> dict[str, Any]:
         """The durable description {"kind", "args"}; ValueError for a read."""
         if not self.durable:
@@ -322,7 +352,17 @@ class Op:
             return sentiment(a["call_id"], a["values"])
         if self.kind == "recording":
             return recording(a["row"])
+        if self.kind == "turn_latencies":
+            found = {str(k): float(v) for k, v in dict(a["latencies"]).items()}
+            return turn_latencies(str(a["call_id"]), int(a["step"]), found)
         raise ValueError(f"unknown recorder write {self.kind!r}")
 
 
-_DURABLE_KINDS = ("step", "call_started", "call_ended", "sentiment", "recording")
+_DURABLE_KINDS = (
+    "step",
+    "call_started",
+    "call_ended",
+    "sentiment",
+    "recording",
+    "turn_latencies",
+)

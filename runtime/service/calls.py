@@ -7,7 +7,9 @@ checkpoint. Every step of every call (text turns here, voice turns through the
 WebSocket pipeline) runs through an `ObservedSession`, which publishes its
 events on the live feed as they happen and records the step through the
 `CallRecorder` under the checkpoint's turn number, so each turn is stored once
-whichever worker ran it.
+whichever worker ran it. A voice call's pipeline events (transcripts,
+barge-ins, per-turn metrics) go to the live feed and its turns' speech
+latencies to the record through `runtime.service.voice_live`.
 """
 
 from __future__ import annotations
@@ -74,12 +76,15 @@ class CallObserver:
         hangup: bool,
         started_at: Any,
         graph_ms: float,
-    ) -> None:
+    ) -> int:
+        """Record one step (its number from the checkpoint's turn counter)
+        and return that number."""
         turn = int((await session.state()).get("turn", 0))
+        step = turn + 1 if hangup else turn
         await self.recorder.record(
             session.call_id,
             events,
-            step=turn + 1 if hangup else turn,
+            step=step,
             caller_text=caller_text,
             metrics={"graph_ms": round(graph_ms, 3)},
             at=started_at,
@@ -90,13 +95,17 @@ class CallObserver:
         # during an outage the step is buffered and the call is not held up.
         if not self.recorder.failing:
             await self.recorder.flush(STEP_RECORD_WAIT_S)
+        return step
 
 
 @dataclass
 class ObservedSession(CallSession):
-    """A `CallSession` whose every step is published live and recorded."""
+    """A `CallSession` whose every step is published live and recorded.
+    `steps` holds, for each step run through `stream_start`/`stream_send` in
+    order, the number it was recorded under (None until then, or if never)."""
 
     observer: CallObserver | None = field(default=None, kw_only=True)
+    steps: list[int | None] = field(default_factory=list, kw_only=True)
 
     async def stream_start(self) -> AsyncIterator[CallEvent]:
         async for event in self._observe(super().stream_start(), None):
@@ -138,6 +147,8 @@ class ObservedSession(CallSession):
             return
         at = observer.recorder.clock()
         began = time.perf_counter()
+        position = len(self.steps)
+        self.steps.append(None)
         if caller_text is not None:
             await observer.live.publish(
                 live_message(self.call_id, observer.agent, {"type": "caller", "text": caller_text})
@@ -147,7 +158,7 @@ class ObservedSession(CallSession):
             events.append(event)
             await observer.publish(self.call_id, event)
             yield event
-        await observer.recorded(
+        self.steps[position] = await observer.recorded(
             self,
             events,
             caller_text=caller_text,
@@ -388,6 +399,7 @@ class CallService:
         """A `CallSetup` for `runtime.voice.websocket.voice_router` whose calls
         run on this service's checkpointer and tools and are published and
         recorded like text calls."""
+        from runtime.service.voice_live import VoiceCallObserver
         from runtime.voice.websocket import CatalogCallSetup, VoiceCall
 
         async def compiled(graph_id: str) -> Any:
@@ -406,13 +418,17 @@ class CallService:
             # The worker's model factory: one chat model (and connection pool)
             # per settings for every call, not a new HTTPS client per call.
             plain.context.llm_factory = self.llm_factory
-            call.session = ObservedSession(
+            observed = ObservedSession(
                 compiled=plain.compiled,
                 call_id=plain.call_id,
                 caller=plain.caller,
                 context=plain.context,
                 observer=CallObserver(self.recorder, self.live, plain.compiled.root.id),
             )
+            call.session = observed
+            # The pipeline's own events (transcripts, barge-ins, metrics) go
+            # to the live feed too, and each turn's latencies to its record.
+            call.observe = lambda pipeline: VoiceCallObserver.for_pipeline(observed, pipeline)
             return call
 
         return setup

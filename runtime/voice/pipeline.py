@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+import inspect
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,7 +43,8 @@ from runtime.voice.voices import Voices
 #: own limit to finish before they are cancelled.
 SHUTDOWN_GRACE_S = 5.0
 
-EventHook = Callable[[dict[str, Any]], None]
+#: Sees every event of the call as it is emitted; a coroutine is awaited.
+EventHook = Callable[[dict[str, Any]], Awaitable[None] | None]
 
 
 @dataclass
@@ -190,7 +192,9 @@ class VoicePipeline:
         self.events.append({**entry, "t_ms": round(self.clock() - t0, 1)})
         if self.on_event is not None:
             try:
-                self.on_event(entry)
+                result = self.on_event(entry)
+                if inspect.isawaitable(result):
+                    await result
             except Exception:  # an observer must not break the call
                 log.exception("voice event hook failed")
         try:

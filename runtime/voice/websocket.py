@@ -43,7 +43,7 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 from runtime.compiler import CompiledCall, compile_call
 from runtime.session import CallSession
 from runtime.voice.frames import AgentAudioFrame, UserAudioFrame
-from runtime.voice.pipeline import VoicePipeline
+from runtime.voice.pipeline import EventHook, VoicePipeline
 from runtime.voice.providers.base import VAD, ProviderError, STTProvider, TTSProvider
 from runtime.voice.recording import CallAudioRecorder
 from runtime.voice.stages.base import PipelineConfig
@@ -208,13 +208,16 @@ class WebSocketTransport:
 
 @dataclass
 class VoiceCall:
-    """Everything one call needs besides its transport."""
+    """Everything one call needs besides its transport. `observe`, if given,
+    is handed the call's pipeline and returns a hook that sees each of its
+    events as it is emitted (the service publishes and records them)."""
 
     session: CallSession
     vad: VAD
     stt: STTProvider
     tts: TTSProvider
     config: PipelineConfig
+    observe: Callable[[VoicePipeline], EventHook] | None = None
 
 
 class GraphNotFound(LookupError):
@@ -377,6 +380,8 @@ def voice_router(
             tts=call.tts,
             config=call.config,
         )
+        if call.observe is not None:
+            pipeline.on_event = call.observe(pipeline)
         try:
             await pipeline.run()
         except Exception:

@@ -92,6 +92,12 @@ def test_sizes_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv(concurrency.SIZES_ENV, "0")
     with pytest.raises(ValueError, match="must be >= 1"):
         concurrency._sizes(Settings())
+    assert concurrency._workers() == 1
+    monkeypatch.setenv(concurrency.WORKERS_ENV, "2")
+    assert concurrency._workers() == 2
+    monkeypatch.setenv(concurrency.WORKERS_ENV, "two")
+    with pytest.raises(ValueError, match="number of workers"):
+        concurrency._workers()
 
 
 def test_degradation_is_against_n1() -> None:

@@ -2,7 +2,8 @@
 and one of several scenarios, each with the outcome it must end with.
 
 - book (completed): a dental cleaning on a day and hour no earlier call took
-  (weekdays from two days ahead, on the hour outside lunch, as an ISO date),
+  (weekdays from a week and a day ahead, past the demo's seeded appointments,
+  on the hour outside lunch, as an ISO date),
   under a different name each time;
 - escalate (escalated): the caller asks for a person mid-booking;
 - goodbye (completed): the caller asks the opening hours, then says bye;
@@ -20,6 +21,8 @@ from datetime import date, timedelta
 import httpx
 
 HOURS = (9, 10, 11, 13, 14, 15, 16)
+#: The demo data seeds appointments in the coming week: book after it.
+FIRST_DAY = 8
 FIRST_NAMES = ("Maria", "James", "Aiko", "Olu", "Priya", "Lars", "Chen", "Fatima", "Diego")
 LAST_NAMES = ("Garcia", "Smith", "Tanaka", "Adeyemi", "Patel", "Berg", "Wong", "Haddad")
 #: scenario name by call number modulo its length: mostly bookings
@@ -39,9 +42,9 @@ class Scenario:
 
 
 def _slot(booking: int, today: date) -> tuple[date, int]:
-    """The `booking`-th (day, hour): weekdays from two days ahead, HOURS each."""
+    """The `booking`-th (day, hour): weekdays from `FIRST_DAY` days ahead, HOURS each."""
     days, hour = divmod(booking, len(HOURS))
-    day = today + timedelta(days=2)
+    day = today + timedelta(days=FIRST_DAY)
     while True:
         if day.weekday() < 5:
             if days == 0:

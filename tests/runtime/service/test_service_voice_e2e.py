@@ -1,7 +1,8 @@
 """Issue 5, done as a new user would: a scripted client against a real
 `switchboard serve` process logs in, starts a WebSocket call, streams caller
 speech synthesized by the embedded eSpeak NG in real time, and afterwards finds
-the call, its transcript, latencies, outcome and recording through the API —
+the call, its transcript, per-stage latencies (STT, graph, TTS, end to end, and
+their analytics percentiles), outcome and recording through the API —
 on SQLite and on PostgreSQL (CI=true fails rather than skips without it).
 
 The service runs its offline defaults (Silero VAD, Whisper tiny.en, eSpeak);
@@ -109,6 +110,27 @@ async def test_a_scripted_client_calls_by_voice_and_finds_everything_through_the
         assert agents and agents[-1]["node"] == "confirm"
         timed = [t["latencies"] for t in agents if t.get("latencies")]
         assert timed and all(lat["graph_ms"] >= 0 for lat in timed)
+        # Issue 7: each answered caller turn has its speech latencies too, as
+        # the pipeline measured them (its metrics events), on its agent line.
+        answered = {t["step"]: t["latencies"] or {} for t in agents if t["step"] > 0}
+        assert len(answered) == len(callers)
+        for step, lat in answered.items():
+            assert {"stt_ms", "graph_ms", "tts_ttfa_ms", "e2e_ms"} <= set(lat), (step, lat)
+            assert lat["stt_ms"] > 0 and lat["e2e_ms"] > 0, (step, lat)
+        measured = {m["caller_text"]: m for m in client.of_type("metrics") if m.get("caller_text")}
+        for turn in (t for t in detail["turns"] if t["role"] == "caller"):
+            lat = answered[turn["step"]]
+            assert lat["e2e_ms"] == measured[turn["text"]]["end_to_end_ms"]
+        stages = await http.get(
+            "/api/analytics/latency", params={"agent": "dental-booking"}, headers=op
+        )
+        assert stages.status_code == 200, stages.text
+        listed = {s["stage"]: s for s in stages.json()}
+        for stage in ("stt_ms", "e2e_ms"):
+            assert listed[stage]["count"] == len(callers), listed
+            assert 0 < listed[stage]["p50"] <= listed[stage]["p99"]
+        # (The greeting's speech is timed too: it has no caller turn before it.)
+        assert listed["tts_ttfa_ms"]["count"] == len(callers) + 1, listed
         assert any(tc["name"] == "calendar.book" and not tc["error"] for tc in detail["tool_calls"])
 
         listed = await http.get(
