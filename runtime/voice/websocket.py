@@ -3,7 +3,8 @@
 Protocol (one call per connection):
 
 - binary frames, both ways: 16 kHz 16-bit little-endian mono PCM. Caller
-  frames must hold whole samples and at most `max_binary_bytes`;
+  frames must hold whole samples and at most `max_binary_bytes`; agent audio
+  comes in frames of up to `AGENT_CHUNK_MS` (100 ms), paced in real time;
 - text frames from the server: JSON events `{"type": ...}` — `ready` (call id,
   sample rate), `transcript` (interim and final), `caller` (the caller's
   turn), `agent` (an agent line), `node`, `slot`, `intent`, `tool`, `heard`,
@@ -63,6 +64,10 @@ CLOSE_NOT_FOUND = 4404
 #: Two seconds of audio: far more than a client needs per frame.
 DEFAULT_MAX_BINARY_BYTES = 64_000
 MAX_TEXT_CHARS = 4096
+#: Agent audio per binary frame sent: fewer, larger messages than 20 ms ones
+#: (a fifth of the sends, timers and recording calls per call), still paced in
+#: real time, and a barge-in `clear` drops what the client has buffered.
+AGENT_CHUNK_MS = 100.0
 #: WebSocket close reasons are limited to 123 bytes of UTF-8.
 MAX_REASON_BYTES = 123
 CLIENT_EVENTS = frozenset({"hangup"})
@@ -313,7 +318,9 @@ class CatalogCallSetup:
             vad=vad,
             stt=providers[0],
             tts=providers[1],
-            config=PipelineConfig.for_graph(compiled.root, speed=self.speed),
+            config=PipelineConfig.for_graph(
+                compiled.root, speed=self.speed, chunk_ms=AGENT_CHUNK_MS
+            ),
         )
 
     def compiled(self, graph_id: str) -> CompiledCall | None:

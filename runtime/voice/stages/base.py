@@ -1,7 +1,7 @@
 """What every pipeline stage shares: its queue and task, the call's settings,
 and the per-call state the stages coordinate through.
 
-A stage owns one `asyncio.Queue` and one task that takes frames from it in
+A stage owns one queue (a deque and a waiter) and one task that takes frames from it in
 order, processes them and puts what it produces on the next stage's queue.
 A barge-in does not travel through the queues (it would wait behind the very
 audio it must stop): the pipeline calls every stage's `flush()` and
@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from runtime.voice.frames import DataFrame, EndFrame, Frame, InterruptionFrame
+from runtime.voice.audio import bytes_for_ms
+from runtime.voice.frames import DataFrame, EndFrame, Frame, InterruptionFrame, UserAudioFrame
 from runtime.voice.metrics import CallMetrics, Clock, loop_clock
 from schemas.spec import GraphSpec
 
@@ -132,6 +134,12 @@ class CallShared:
 #: 20 ms frames, 4 s of audio; a real-time caller never gets near it.
 MAX_BACKLOG_FRAMES = 200
 
+#: Caller audio frames queued back to back are handed to `process()` as one
+#: frame of at most this much audio: a stage that has fallen behind (a busy
+#: event loop) catches up in fewer, larger steps. Every stage measures caller
+#: audio by its length, not by frame count, so joining changes no decision.
+COALESCE_MAX_MS = 100.0
+
 
 class Stage:
     """One pipeline stage: a queue, a task, and `process()` for each frame."""
@@ -140,21 +148,30 @@ class Stage:
 
     def __init__(self, shared: CallShared) -> None:
         self.shared = shared
-        self.queue: asyncio.Queue[Frame] = asyncio.Queue()
+        self._frames: deque[Frame] = deque()
+        self._waiter: asyncio.Future[None] | None = None
         self.downstream: Stage | None = None
-        self._room = asyncio.Event()
+        self._room: asyncio.Future[None] | None = None
+
+    def qsize(self) -> int:
+        """Frames queued and not yet taken."""
+        return len(self._frames)
 
     def put(self, frame: Frame) -> None:
         """Queue a frame for this stage (never blocks)."""
-        self.queue.put_nowait(frame)
+        self._frames.append(frame)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     async def put_paced(self, frame: Frame, limit: int = MAX_BACKLOG_FRAMES) -> None:
         """Queue a frame once fewer than `limit` are waiting: backpressure for a
         source (the caller's socket) that sends faster than the stage works."""
-        while self.queue.qsize() >= limit:
-            self._room.clear()
-            await self._room.wait()
-        self.queue.put_nowait(frame)
+        while len(self._frames) >= limit:
+            if self._room is None or self._room.done():
+                self._room = asyncio.get_running_loop().create_future()
+            await self._room
+        self.put(frame)
 
     async def push(self, frame: Frame) -> None:
         """Hand a frame to the next stage."""
@@ -162,22 +179,57 @@ class Stage:
             self.downstream.put(frame)
 
     async def next_frame(self, timeout_s: float | None = None) -> Frame | None:
-        """The next queued frame, or None after `timeout_s` without one."""
-        try:
-            if timeout_s is None:
-                return await self.queue.get()
+        """The next queued frame (queued caller audio joined, up to
+        `COALESCE_MAX_MS`), or None after `timeout_s` without one."""
+        if not self._frames:
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiter = waiter
             try:
-                async with asyncio.timeout(max(0.0, timeout_s)):
-                    return await self.queue.get()
-            except TimeoutError:
-                return None
-        finally:
-            self._room.set()
+                if timeout_s is None:
+                    await waiter
+                else:
+                    try:
+                        async with asyncio.timeout(max(0.0, timeout_s)):
+                            await waiter
+                    except TimeoutError:
+                        if not self._frames:
+                            return None
+            finally:
+                self._waiter = None
+        frame = self._frames.popleft()
+        if isinstance(frame, UserAudioFrame) and self._frames and not len(frame.pcm) % 2:
+            frame = self._coalesce(frame)
+        room = self._room
+        if room is not None and not room.done():
+            room.set_result(None)
+        return frame
+
+    def _coalesce(self, first: UserAudioFrame) -> UserAudioFrame:
+        """`first` joined with the caller audio frames queued right after it."""
+        limit = bytes_for_ms(COALESCE_MAX_MS, first.sample_rate)
+        parts = [first.pcm]
+        size = len(first.pcm)
+        frames = self._frames
+        while frames:
+            nxt = frames[0]
+            if (
+                type(nxt) is not UserAudioFrame
+                or nxt.sample_rate != first.sample_rate
+                or size + len(nxt.pcm) > limit
+                or len(nxt.pcm) % 2
+            ):
+                break
+            frames.popleft()
+            parts.append(nxt.pcm)
+            size += len(nxt.pcm)
+        if len(parts) == 1:
+            return first
+        return UserAudioFrame(pcm=b"".join(parts), sample_rate=first.sample_rate, ts_ms=first.ts_ms)
 
     async def run(self) -> None:
         """Process frames until an `EndFrame` has been processed."""
         while True:
-            frame = await self.next_frame(self.wait_timeout_s())
+            frame = await self.next_frame(self.wait_timeout_s() if not self._frames else None)
             if frame is None:
                 await self.on_timeout()
                 continue
@@ -198,17 +250,18 @@ class Stage:
     def flush(self) -> int:
         """Drop queued `DataFrame`s, keep the rest in order; returns how many
         were dropped."""
-        kept: list[Frame] = []
+        kept: deque[Frame] = deque()
         dropped = 0
-        while not self.queue.empty():
-            frame = self.queue.get_nowait()
+        for frame in self._frames:
             if isinstance(frame, DataFrame):
                 self.dropping(frame)
                 dropped += 1
             else:
                 kept.append(frame)
-        for frame in kept:
-            self.queue.put_nowait(frame)
+        self._frames = kept
+        room = self._room
+        if room is not None and not room.done():
+            room.set_result(None)
         return dropped
 
     def dropping(self, frame: DataFrame) -> None:

@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 from collections import deque
 
-from runtime.voice.audio import Resampler, duration_s
+from runtime.voice.audio import Resampler, bytes_for_ms
 from runtime.voice.frames import (
     EndFrame,
     EventFrame,
@@ -42,7 +42,7 @@ class STTStage(Stage):
         self._stream: STTStream | None = None
         self._resampler: Resampler | None = None
         self._pre_roll: deque[bytes] = deque()
-        self._pre_roll_s = 0.0
+        self._pre_roll_bytes = 0
         self._in_speech = False
         self._work: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
@@ -68,9 +68,16 @@ class STTStage(Stage):
     async def process(self, frame: Frame) -> None:
         await self.push(frame)
         if isinstance(frame, UserAudioFrame):
-            if self._resampler is None or self._resampler.from_rate != frame.sample_rate:
-                self._resampler = Resampler(frame.sample_rate, self.stt.sample_rate)
-            pcm = self._resampler.process(frame.pcm)
+            pcm = frame.pcm
+            # (Once a resampler is in use it stays: it may hold half a sample.)
+            if (
+                self._resampler is not None
+                or frame.sample_rate != self.stt.sample_rate
+                or len(pcm) % 2
+            ):
+                if self._resampler is None or self._resampler.from_rate != frame.sample_rate:
+                    self._resampler = Resampler(frame.sample_rate, self.stt.sample_rate)
+                pcm = self._resampler.process(pcm)
             if self._in_speech:
                 self._work.put_nowait(("audio", pcm))
             else:
@@ -79,7 +86,7 @@ class STTStage(Stage):
             self._in_speech = True
             self._work.put_nowait(("audio", b"".join(self._pre_roll)))
             self._pre_roll.clear()
-            self._pre_roll_s = 0.0
+            self._pre_roll_bytes = 0
         elif isinstance(frame, SpeechStoppedFrame):
             self._in_speech = False
             self._work.put_nowait(("final", b""))
@@ -87,14 +94,12 @@ class STTStage(Stage):
             self._work.put_nowait(("end", b""))
 
     def _keep_pre_roll(self, pcm: bytes) -> None:
+        # Counted in bytes (16-bit mono at the recogniser's rate).
         self._pre_roll.append(pcm)
-        self._pre_roll_s += duration_s(pcm, self.stt.sample_rate)
-        limit = self.shared.config.pre_roll_ms / 1000.0
-        while (
-            self._pre_roll
-            and self._pre_roll_s - duration_s(self._pre_roll[0], self.stt.sample_rate) >= limit
-        ):
-            self._pre_roll_s -= duration_s(self._pre_roll.popleft(), self.stt.sample_rate)
+        self._pre_roll_bytes += len(pcm)
+        limit = bytes_for_ms(self.shared.config.pre_roll_ms, self.stt.sample_rate)
+        while self._pre_roll and self._pre_roll_bytes - len(self._pre_roll[0]) >= limit:
+            self._pre_roll_bytes -= len(self._pre_roll.popleft())
 
     # --- recognition, in order, off the frame path ------------------------------
 

@@ -30,7 +30,8 @@ from runtime.voice.stages.base import CallShared, Stage, log
 #: Detector frames per incoming audio frame scored on the event loop (a Silero
 #: frame costs ~0.05 ms, less than a hop to a worker thread, which under load
 #: also queues behind every other call's work); larger batches go to a thread.
-INLINE_MAX_CHUNKS = 2
+#: Up to 5 covers a coalesced 100 ms of caller audio (`COALESCE_MAX_MS`).
+INLINE_MAX_CHUNKS = 5
 
 
 @dataclass
@@ -66,16 +67,22 @@ class VADStage(Stage):
             await self.push(frame)
             return
         await self.push(frame)
-        if self._resampler is None or self._resampler.from_rate != frame.sample_rate:
-            self._resampler = Resampler(frame.sample_rate, self.vad.sample_rate)
-        self._buffer += self._resampler.process(frame.pcm)
-        usable = len(self._buffer) - len(self._buffer) % self._frame_bytes
-        if usable == 0:
-            return
-        chunks = [
-            self._buffer[i : i + self._frame_bytes] for i in range(0, usable, self._frame_bytes)
-        ]
-        self._buffer = self._buffer[usable:]
+        pcm = frame.pcm
+        # (Once a resampler is in use it stays: it may hold half a sample.)
+        if self._resampler is not None or frame.sample_rate != self.vad.sample_rate or len(pcm) % 2:
+            if self._resampler is None or self._resampler.from_rate != frame.sample_rate:
+                self._resampler = Resampler(frame.sample_rate, self.vad.sample_rate)
+            pcm = self._resampler.process(pcm)
+        step = self._frame_bytes
+        if not self._buffer and len(pcm) == step:
+            chunks = [pcm]  # the usual case: one detector frame per audio frame
+        else:
+            self._buffer += pcm
+            usable = len(self._buffer) - len(self._buffer) % step
+            if usable == 0:
+                return
+            chunks = [self._buffer[i : i + step] for i in range(0, usable, step)]
+            self._buffer = self._buffer[usable:]
         probabilities = await self._probabilities(chunks)
         for p in probabilities:
             events = self._step(p)

@@ -158,6 +158,13 @@ async def _start(http: httpx.AsyncClient, agent: str) -> tuple[str, str, dict[st
     return body["call_id"], f"{body['ws_url']}&token={body['call_token']}", op
 
 
+async def _played(client: VoiceClient, seconds: float) -> None:
+    """Wait until the client has received `seconds` of agent audio."""
+    async with asyncio.timeout(HANG_GUARD_S):
+        while len(client.audio) < seconds * 32000:
+            await asyncio.sleep(0.02)
+
+
 async def _ended(client: VoiceClient) -> None:
     hangup = await client.next_event("hangup", timeout_s=HANG_GUARD_S)
     assert hangup["reason"] == "completed"
@@ -236,7 +243,7 @@ async def test_a_barge_in_reaches_the_live_bus_with_what_was_heard(app: FastAPI)
             call_id, url, op = await _start(http, "ws-barge")
             async with call(url) as client:
                 await client.next_event("agent", timeout_s=HANG_GUARD_S)
-                await asyncio.sleep(1.0)  # into the greeting (12 s long at this speed)
+                await _played(client, seconds=0.5)  # into the 12 s greeting
                 await client.send_audio(caller_line("Ana"), realtime=True)
                 await client.send_audio(b"\x00" * 32000)
                 barge = await client.next_event("barge_in", timeout_s=HANG_GUARD_S)
