@@ -75,6 +75,9 @@ class CallAudioRecorder:
         end = min(start + len(pcm), self.max_bytes)
         if end - start < len(pcm):
             self.truncated = True
+        if start == len(track) and end - start == len(pcm):
+            track += pcm  # the usual case: audio follows on
+            return end
         if len(track) < end:
             track += b"\x00" * (end - len(track))
         track[start:end] = pcm[: end - start]

@@ -43,6 +43,7 @@ STANDIN_TEXT = "I would like to know a little more about that please"
 
 _FULL_SCALE = 32768.0
 _SPEECH_PEAK = _FULL_SCALE * 10 ** (SPEECH_DBFS / 20)
+_SILENCE = bytes(2 * SAMPLE_RATE // 10)  # 100 ms
 
 
 def is_loud(pcm: bytes) -> bool:
@@ -53,6 +54,8 @@ def is_loud(pcm: bytes) -> bool:
     usable = len(pcm) - len(pcm) % 2
     if usable == 0:
         return False
+    if usable <= len(_SILENCE) and pcm[:usable] == _SILENCE[:usable]:
+        return False  # digital silence: a byte comparison, no array at all
     samples = np.frombuffer(pcm, dtype="<i2", count=usable // 2)
     return int(samples.max()) > _SPEECH_PEAK or -int(samples.min()) > _SPEECH_PEAK
 

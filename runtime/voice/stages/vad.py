@@ -120,7 +120,6 @@ class VADStage(Stage):
         """Advance the speech state by one detector frame starting at
         `_position_ms`; return the events it causes."""
         cfg = self.shared.config
-        now = self.shared.clock()
         start = self._position_ms
         out: list[Frame] = []
         if p >= cfg.vad_start_threshold:
@@ -130,7 +129,9 @@ class VADStage(Stage):
             self._silence_run_ms = 0.0
             if not self.in_speech and self._speech_run_ms >= cfg.vad_start_ms:
                 self.in_speech = True
-                out.append(SpeechStartedFrame(onset_ms=self._candidate_onset, ts_ms=now))
+                out.append(
+                    SpeechStartedFrame(onset_ms=self._candidate_onset, ts_ms=self.shared.clock())
+                )
         elif p < cfg.vad_stop_threshold:
             if self._silence_run_ms == 0.0:
                 self._silence_start = start
@@ -140,7 +141,7 @@ class VADStage(Stage):
             elif self._silence_run_ms >= cfg.vad_stop_ms:
                 self.in_speech = False
                 self._speech_run_ms = 0.0
-                return [SpeechStoppedFrame(end_ms=self._silence_start, ts_ms=now)]
+                return [SpeechStoppedFrame(end_ms=self._silence_start, ts_ms=self.shared.clock())]
             return out
         elif self.in_speech:
             self._silence_run_ms = 0.0
@@ -150,6 +151,8 @@ class VADStage(Stage):
         if self.in_speech:
             speech_ms = start + self._chunk_ms - self._candidate_onset
             out.append(
-                SpeechProgressFrame(onset_ms=self._candidate_onset, speech_ms=speech_ms, ts_ms=now)
+                SpeechProgressFrame(
+                    onset_ms=self._candidate_onset, speech_ms=speech_ms, ts_ms=self.shared.clock()
+                )
             )
         return out
