@@ -57,3 +57,15 @@ def database_url() -> str:
     if problem is not None:
         _unavailable(f"PostgreSQL at DATABASE_URL={url} is unavailable: {problem}")
     return url
+
+
+@pytest.fixture(autouse=True)
+def _private_spool_dir(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each test's recorders (and the service processes it starts) keep their
+    write-ahead spool in a directory of the test's own: one test's leftover
+    records are never replayed into another test's database, and nothing is
+    written under the user's data directory. A test that needs a particular
+    spool directory sets SWITCHBOARD_SPOOL_DIR itself."""
+    monkeypatch.setenv("SWITCHBOARD_SPOOL_DIR", str(tmp_path_factory.mktemp("spool")))

@@ -35,7 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import array
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from runtime.db.models import OUTCOMES, Call, IntentRecord, NodeVisit, ToolCall, Turn
+from runtime.db.models import OUTCOMES, Call, CallAgent, IntentRecord, NodeVisit, ToolCall, Turn
 from runtime.db.queries import CallFilter, call_conditions
 
 PERCENTILES = (0.5, 0.9, 0.99)
@@ -251,15 +251,16 @@ async def duration_distribution(
 
 
 async def outcome_rates(engine: AsyncEngine, f: CallFilter | None = None) -> list[AgentOutcomes]:
-    """Per agent (by name): counts and rates of each outcome over its finished calls."""
-    stmt = (
-        select(Call.agent, Call.outcome, func.count())
-        .where(*call_conditions(f, engine.dialect.name))
-        .group_by(Call.agent, Call.outcome)
-    )
+    """Per agent (by name): counts and rates of each outcome over the finished
+    calls it took part in. An agent's own ending counts (`call_agents`: the
+    front desk that passed a call on is `handed_off` though the call went on
+    to complete); an agent with none yet shares its call's outcome. Calls
+    recorded without per-agent rows (before revision 0004) count once, for
+    their root agent, with the call's outcome. A filter's `agent` selects
+    the agent's part in a call, wherever in the call it was."""
     by_agent: dict[str, dict[str | None, int]] = defaultdict(dict)
-    for agent, outcome, n in await _all(engine, stmt):
-        by_agent[agent][outcome] = int(n)
+    for agent, outcome, n in await _agent_outcome_counts(engine, f):
+        by_agent[agent][outcome] = by_agent[agent].get(outcome, 0) + int(n)
     out = []
     for agent in sorted(by_agent):
         counts = {o: by_agent[agent].get(o, 0) for o in OUTCOMES}
@@ -277,6 +278,32 @@ async def outcome_rates(engine: AsyncEngine, f: CallFilter | None = None) -> lis
             )
         )
     return out
+
+
+async def _agent_outcome_counts(
+    engine: AsyncEngine, f: CallFilter | None
+) -> list[tuple[str, str | None, int]]:
+    """(agent, outcome or None while unfinished, calls): per-agent rows where
+    the call has them, the call's root agent and outcome where it has none."""
+    agent = f.agent if f is not None else None
+    conds = call_conditions(
+        f.model_copy(update={"agent": None}) if f else None, engine.dialect.name
+    )
+    own = func.coalesce(CallAgent.outcome, Call.outcome)
+    per_agent = (
+        select(CallAgent.agent, own, func.count())
+        .join(Call, Call.id == CallAgent.call_id)
+        .where(*conds, *([CallAgent.agent == agent] if agent else []))
+        .group_by(CallAgent.agent, own)
+    )
+    has_rows = select(CallAgent.id).where(CallAgent.call_id == Call.id).exists()
+    legacy = (
+        select(Call.agent, Call.outcome, func.count())
+        .where(*conds, ~has_rows, *([Call.agent == agent] if agent else []))
+        .group_by(Call.agent, Call.outcome)
+    )
+    found = [*await _all(engine, per_agent), *await _all(engine, legacy)]
+    return [(str(a), None if o is None else str(o), int(n)) for a, o, n in found]
 
 
 async def intent_distribution(

@@ -1,5 +1,5 @@
-"""The call database: agents, calls, turns, node visits, tool calls, intents,
-recordings (SQLAlchemy 2 declarative models).
+"""The call database: agents, calls, the agents each call went through, turns,
+node visits, tool calls, intents, recordings (SQLAlchemy 2 declarative models).
 
 The migrations in `runtime/db/migrations/versions/` create exactly this schema
 (a test compares them). Rows written by the recorder have natural keys: a call's
@@ -141,6 +141,34 @@ class Call(Base):
 
 def _call_fk() -> Mapped[str]:
     return mapped_column(ForeignKey("calls.id", ondelete="CASCADE"))
+
+
+class CallAgent(Base):
+    """One agent's part in a call (one row per call and agent graph id): its
+    own ending (`outcome`, set in step `outcome_step`; None while it still
+    handles the call or when the call ended without one, e.g. recorded before
+    revision 0004's writer) - an agent that passed the call on is `handed_off`
+    even when the call went on to complete - the first and last step it was
+    active in (`last_seq`: its last event's position in `last_step`, so the
+    latest agent of a call is the greatest (last_step, last_seq)), and `turns`,
+    the caller turns it answered."""
+
+    __tablename__ = "call_agents"
+    __table_args__ = (
+        UniqueConstraint("call_id", "agent"),
+        CheckConstraint(f"outcome IS NULL OR {_in('outcome', OUTCOMES)}", name="outcome"),
+        Index(None, "agent", "outcome"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    call_id: Mapped[str] = _call_fk()
+    agent: Mapped[str] = mapped_column(String(128))
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    outcome_step: Mapped[int | None] = mapped_column(Integer)
+    first_step: Mapped[int] = mapped_column(Integer)
+    last_step: Mapped[int] = mapped_column(Integer)
+    last_seq: Mapped[int] = mapped_column(Integer)
+    turns: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class Turn(Base):

@@ -18,8 +18,9 @@ result fills the call's sentiment unless one was recorded already.
 Given a `Spool` (`runtime.db.spool`), every queued write is also appended
 to a local write-ahead file, fsync'd per batch before it is tried: a worker
 killed while the database is down loses nothing, since the next recorder on
-the same database replays the dead one's spool (`replay_spool`), and `close`
-leaves unwritten writes there instead of dropping them.
+the same database replays the dead one's spool (`replay_spool`, also run every
+30 s by a live recorder whose queue drains), and `close` leaves unwritten
+writes there instead of dropping them.
 
 A write that can never succeed (a constraint or data error) is logged and
 dropped rather than blocking the queue; so is a write that arrives while the
@@ -455,7 +456,7 @@ class CallRecorder(SpooledQueue):
     async def _writer(self) -> None:
         delay = self.retry_initial_s
         while not self._closed:
-            if not self._queue:
+            if not self._queue and not await self._replay_when_due():
                 self._drained.set()
                 self._wake.clear()
                 await self._wake.wait()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +20,10 @@ from runtime.db.spool import Spool, dumps
 from runtime.db.writes import Op
 
 log = logging.getLogger("switchboard.db.recorder")
+
+#: A running recorder looks for dead processes' spools at most this often (s),
+#: when its queue drains.
+REPLAY_EVERY_S = 30.0
 
 
 @dataclass
@@ -44,6 +49,7 @@ class SpooledQueue:
     _syncing: asyncio.Task[None] | None
     _unspooled: int
     _replayed: int
+    _next_replay: float = 0.0
 
     def _enqueue(self, description: str, op: Op, on_drop: Callable[[], None] | None = None) -> None:
         raise NotImplementedError
@@ -89,6 +95,14 @@ class SpooledQueue:
             log.warning("replaying %d writes spooled by a process that died", taken)
         self._replayed += taken
         return taken
+
+    async def _replay_when_due(self) -> int:
+        """`replay_spool` when the last look was `REPLAY_EVERY_S` ago or more,
+        so a dead peer's spool is picked up by live workers too."""
+        if self._spool is None or time.monotonic() < self._next_replay:
+            return 0
+        self._next_replay = time.monotonic() + REPLAY_EVERY_S
+        return await self.replay_spool()
 
     async def _sync(self, spool: Spool) -> None:
         """Make the spooled writes durable (fsync in a thread); on a disk

@@ -71,7 +71,11 @@ def clean_metrics(metrics: Mapping[str, Any] | None) -> dict[str, float] | None:
 @dataclass
 class StepRows:
     """The rows of one step; `heard` are (message_id, heard text) updates of
-    earlier agent turns; `outcome` is (outcome, reason) when the call ended."""
+    earlier agent turns; `outcome` is (outcome, reason) when the call ended.
+    `agents` are the `call_agents` rows of the agents active in the step (an
+    agent that handed the call on has outcome `handed_off`); `outcome_agent`
+    is the agent that ended the call in it, None when no agent was active
+    before the outcome (a hang-up: the writer takes the call's latest agent)."""
 
     call_id: str
     step: int
@@ -85,6 +89,9 @@ class StepRows:
     heard: list[tuple[str, str]] = field(default_factory=list)
     outcome: tuple[str, str | None] | None = None
     skipped: int = 0
+    agents: list[dict[str, Any]] = field(default_factory=list)
+    outcome_agent: str | None = None
+    _events: int = 0
 
     def _keyed(self, rows: list[dict[str, Any]], **values: Any) -> None:
         rows.append({"call_id": self.call_id, "step": self.step, "seq": len(rows), **values})
@@ -102,8 +109,35 @@ class StepRows:
             **{"agent": None, "node": None, "message_id": None, **values},
         )
 
+    def active(self, agent: Any, outcome: str | None = None) -> None:
+        """`agent` took part in this step at the current event (its position
+        orders the step's agents); `outcome` is its own ending, if it had one."""
+        name = _opt(agent)
+        if name is None:
+            return
+        row = next((r for r in self.agents if r["agent"] == name), None)
+        if row is None:
+            row = {"call_id": self.call_id, "agent": name, "first_step": self.step}
+            row.update(outcome=None, outcome_step=None, turns=0)
+            self.agents.append(row)
+        row.update(last_step=self.step, last_seq=self._events)
+        if outcome is not None:
+            row.update(outcome=outcome, outcome_step=self.step)
+
+    def _latest_agent(self) -> str | None:
+        if not self.agents:
+            return None
+        return str(max(self.agents, key=lambda r: int(r["last_seq"]))["agent"])
+
     def add_event(self, event: CallEvent) -> None:
+        self._events += 1
         d = event.data
+        if event.type in ("agent", "node", "waiting"):
+            self.active(d.get("agent"))
+        elif event.type == "handoff":
+            self.active(d.get("from"), "handed_off")
+            self._events += 1
+            self.active(d.get("to"))
         if event.type == "agent":
             self.agent = self.agent or _opt(d.get("agent"))
             self.add_turn(
@@ -148,6 +182,9 @@ class StepRows:
                 raise ValueError(f"unknown outcome {outcome!r}")
             reason = d.get("reason")
             self.outcome = (outcome, None if reason is None else clean_text(reason))
+            self.outcome_agent = self._latest_agent()
+            if self.outcome_agent is not None:
+                self.active(self.outcome_agent, outcome)
 
     def attach_metrics(self, metrics: dict[str, float] | None) -> None:
         """Latencies belong to the step's first agent line (the response they

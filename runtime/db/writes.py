@@ -18,14 +18,23 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, select, update
+from sqlalchemy import and_, case, distinct, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, ProgrammingError, StatementError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from runtime.db.agent_version import AgentVersion
-from runtime.db.models import Agent, Call, IntentRecord, NodeVisit, Recording, ToolCall, Turn
+from runtime.db.models import (
+    Agent,
+    Call,
+    CallAgent,
+    IntentRecord,
+    NodeVisit,
+    Recording,
+    ToolCall,
+    Turn,
+)
 from runtime.db.rows import StepRows, clean_name
 
 Write = Callable[[AsyncConnection], Awaitable[None]]
@@ -154,12 +163,77 @@ def step(rows: StepRows) -> Write:
                 .where(Turn.call_id == rows.call_id, Turn.message_id == message_id)
                 .values(interrupted=True, heard_text=heard)
             )
+        await _record_agents(conn, rows)
         if rows.outcome is not None:
             outcome, reason = rows.outcome
             at = rows.ended_at or rows.at
             await _end_call(conn, rows.call_id, outcome, reason, at, {}, overwrite=False)
 
     return write
+
+
+def _later_outcome(step: Any) -> Any:
+    """An agent's outcome is replaced only by one set in the same or a later step."""
+    return or_(CallAgent.outcome_step.is_(None), CallAgent.outcome_step <= step)
+
+
+async def _record_agents(conn: AsyncConnection, rows: StepRows) -> None:
+    """Upsert the step's `call_agents` rows: earliest first step, latest
+    (last_step, last_seq), an outcome unless a later step set one already; a
+    call ended by no active agent (a hang-up) ends its latest agent; `turns`
+    is recounted from the agent lines written. Running it again changes nothing."""
+    table = CallAgent.__table__
+    if rows.agents:
+        stmt = _insert(conn, table).values(rows.agents)
+        new = stmt.excluded
+        later = or_(
+            new.last_step > CallAgent.last_step,
+            and_(new.last_step == CallAgent.last_step, new.last_seq > CallAgent.last_seq),
+        )
+        takes_outcome = and_(new.outcome_step.is_not(None), _later_outcome(new.outcome_step))
+        updates = {
+            "first_step": case(
+                (new.first_step < CallAgent.first_step, new.first_step),
+                else_=CallAgent.first_step,
+            ),
+            "last_step": case((later, new.last_step), else_=CallAgent.last_step),
+            "last_seq": case((later, new.last_seq), else_=CallAgent.last_seq),
+            "outcome": case((takes_outcome, new.outcome), else_=CallAgent.outcome),
+            "outcome_step": case((takes_outcome, new.outcome_step), else_=CallAgent.outcome_step),
+        }
+        await conn.execute(
+            stmt.on_conflict_do_update(index_elements=["call_id", "agent"], set_=updates)
+        )
+    if rows.outcome is not None and rows.outcome_agent is None:
+        latest = (
+            select(CallAgent.id)
+            .where(CallAgent.call_id == rows.call_id)
+            .order_by(CallAgent.last_step.desc(), CallAgent.last_seq.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        await conn.execute(
+            update(CallAgent)
+            .where(CallAgent.id == latest, _later_outcome(rows.step))
+            .values(outcome=rows.outcome[0], outcome_step=rows.step)
+        )
+    names = [r["agent"] for r in rows.agents]
+    if names:
+        answered = (
+            select(func.count(distinct(Turn.step)))
+            .where(
+                Turn.call_id == CallAgent.call_id,
+                Turn.agent == CallAgent.agent,
+                Turn.role == "agent",
+                Turn.step >= 1,
+            )
+            .scalar_subquery()
+        )
+        await conn.execute(
+            update(CallAgent)
+            .where(CallAgent.call_id == rows.call_id, CallAgent.agent.in_(names))
+            .values(turns=answered)
+        )
 
 
 def call_started(row: dict[str, Any], version: AgentVersion | None) -> Write:

@@ -11,7 +11,12 @@ run states the real bound:
 - full: RSS slope <= 1 MB/min (at ~190 calls/min that is ~5 KB per call)
   and growth after warm-up <= 40 MB;
 - both: open fds with no upward trend (slope <= 1 fd/min) and at most 4 more
-  than at the end of warm-up; threads at most 2 more; every call recorded.
+  than at the end of warm-up; threads at most 2 more; every call recorded;
+  every call ends with the outcome its scenario expects.
+
+The calls are varied (`soak_calls`): bookings on distinct days and hours under
+different names and caller numbers (completed), requests for a person
+(escalated), an hours question then goodbye (completed), hang-ups (abandoned).
 
 The quick variant (60 s) runs with the suite; the 10-minute one only in full
 mode (`switchboard reliability` without --quick, or

@@ -140,3 +140,34 @@ async def test_a_full_spool_keeps_writes_in_memory_and_still_writes_them(tmp_pat
     detail = await queries.get_call(engine, "call-c")
     assert detail is not None and len(detail.turns) == 6
     await engine.dispose()
+
+
+async def test_a_live_recorder_picks_up_a_dead_peers_spool_when_it_drains(
+    tmp_path: Path,
+) -> None:
+    spool_dir = tmp_path / "spool"
+    engine = await init_db(f"sqlite:///{tmp_path / 'calls.db'}")
+    live = CallRecorder(engine, spool=Spool(spool_dir))
+    assert await live.replay_spool() == 0
+    down = CallRecorder.from_url(
+        f"sqlite:///{tmp_path / 'missing' / 'calls.db'}",
+        spool=Spool(spool_dir),
+        sleep=_noop_sleep,
+        retry_max_s=0.25,
+    )
+    await _record_call(down, "call-dead")
+    await down._sync(down._spool)  # type: ignore[arg-type]
+    _die(down._spool)  # type: ignore[arg-type]
+    down._closed = True
+    if down._task is not None:
+        down._task.cancel()
+    await down.engine.dispose()
+
+    await _record_call(live, "call-live")  # its queue drains: the dead spool is due
+    assert await live.flush(timeout=30)
+    assert live.stats.replayed == 5
+    await live.close()
+    for call_id in ("call-dead", "call-live"):
+        detail = await queries.get_call(engine, call_id)
+        assert detail is not None and len(detail.turns) == 6 and detail.outcome == "completed"
+    await engine.dispose()

@@ -157,7 +157,8 @@ class OutputStage(Stage):
         super().__init__(shared)
         self.transport = transport
         self.ledger = ledger
-        self._wake = asyncio.Event()
+        #: What `_sleep_until` waits on; a barge-in resolves it at once.
+        self._wake: asyncio.Future[None] | None = None
         #: The frame being played and the index of its next piece.
         self._playing: tuple[AgentAudioFrame, list[bytes], int] | None = None
         self.end_reason: str | None = None
@@ -229,17 +230,18 @@ class OutputStage(Stage):
 
     async def _sleep_until(self, t: float) -> None:
         """Wait until clock time `t`; a barge-in ends the wait at once."""
-        epoch = self.shared.epoch
-        while self.shared.epoch == epoch:
-            delay = t - self.shared.clock()
-            if delay <= 0:
-                return
-            self._wake.clear()
-            try:
-                async with asyncio.timeout(delay / 1000.0):
-                    await self._wake.wait()
-            except TimeoutError:
-                return
+        delay = t - self.shared.clock()
+        if delay <= 0:
+            return
+        # One future and one timer per wait (no timeout context, no exception).
+        loop = asyncio.get_running_loop()
+        wake = self._wake = loop.create_future()
+        timer = loop.call_later(delay / 1000.0, _resolve, wake)
+        try:
+            await wake
+        finally:
+            timer.cancel()
+            self._wake = None
 
     def flush(self) -> int:
         """Drop queued audio, first accounting it (never played) to its
@@ -267,4 +269,10 @@ class OutputStage(Stage):
             )
 
     async def interrupt(self, frame: InterruptionFrame) -> None:
-        self._wake.set()
+        if self._wake is not None:
+            _resolve(self._wake)
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)

@@ -105,13 +105,23 @@ class STTStage(Stage):
 
     async def _work_loop(self) -> None:
         while True:
-            kind, pcm = await self._work.get()
-            if kind == "end":
-                return
-            if kind == "audio":
-                await self._send(pcm)
-            else:
+            items = [await self._work.get()]
+            while not self._work.empty():
+                items.append(self._work.get_nowait())
+            # Audio queued back to back goes to the recogniser in one send.
+            audio: list[bytes] = []
+            for kind, pcm in items:
+                if kind == "audio":
+                    audio.append(pcm)
+                    continue
+                if audio:
+                    await self._send(b"".join(audio))
+                    audio = []
+                if kind == "end":
+                    return
                 await self._finalize()
+            if audio:
+                await self._send(b"".join(audio))
 
     async def _open(self) -> STTStream | None:
         if self._stream is not None:

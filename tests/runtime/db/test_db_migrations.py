@@ -18,6 +18,7 @@ from runtime.db.models import Base
 from tests.runtime.db.dbhelpers import Database
 
 TABLES = {"agents", "calls", "turns", "node_visits", "tool_calls", "intents", "recordings"}
+TABLES |= {"call_agents"}  # per-agent outcomes (revision 0004)
 #: The demo business data of the built-in tools (revision 0003).
 TABLES |= {
     "appointments",
