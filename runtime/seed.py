@@ -10,7 +10,11 @@ Calls are spread over the last `days` days, each on its own fake clock that
 moves a few seconds per turn, in time order. Caller scripts come from
 templates per agent with variety: paraphrases, wrong answers (re-prompts),
 hang-ups mid-flow, requests for a human, and barge-ins (the next turn tells the
-runtime which agent line was cut short and what the caller heard). Everything
+runtime which agent line was cut short and what the caller heard), and a few
+calls whose state is lost mid-call, recorded the way the service records
+them: the agent's fallback line and a `failed` outcome as the next step.
+Handoffs record each agent's own ending (the front desk `handed_off`, the
+agent it passed the call to how it ended). Everything
 is drawn from one `random.Random(seed)`, so a seed gives the same calls, and
 call ids derive from it: calls already recorded are skipped, so running the
 same seed twice adds nothing.
@@ -75,6 +79,8 @@ class SeedSummary:
     steps: int = 0
     barge_ins: int = 0
     unwritten: int = 0
+    #: (agent, its own outcome) for every agent's part in a recorded call.
+    agent_parts: Counter[tuple[str, str]] = field(default_factory=Counter)
 
     @property
     def calls(self) -> int:
@@ -158,6 +164,27 @@ def _last_agent_message(events: list[CallEvent]) -> tuple[str, str] | None:
     return None
 
 
+async def _state_lost(recorder: CallRecorder, session: CallSession, text: str) -> tuple[str, str]:
+    """Record the step in which the call's state turns out lost, as the
+    service does (the current agent's fallback line, a `failed` outcome);
+    (the agent that was handling the call, the reason)."""
+    from runtime.service.calls import STATE_LOST_REASON
+
+    state = await session.state()
+    agent = str(state.get("agent") or session.compiled.root.id)
+    spec = session.compiled.agents.get(agent) or session.compiled.root
+    step = int(state.get("turn", 0)) + 1
+    events = [
+        CallEvent(
+            "agent",
+            {"message_id": f"state-lost:{step}", "text": spec.fallback_line, "agent": agent},
+        ),
+        CallEvent("outcome", {"outcome": "failed", "reason": STATE_LOST_REASON}),
+    ]
+    await recorder.record(session.call_id, events, step=step, caller_text=text)
+    return agent, STATE_LOST_REASON
+
+
 async def _run_call(
     plan: CallPlan,
     agent: _Agent,
@@ -185,13 +212,19 @@ async def _run_call(
         started_at=plan.started_at,
     )
     outcome, reason = "failed", None
+    lost: tuple[str, str] | None = None
+    parts: dict[str, str] = {}
     try:
         events = await record_session_turn(recorder, session)
         summary.steps += 1
-        for turn in plan.turns:
+        for index, turn in enumerate(plan.turns):
             if await session.ended():
                 break
             clock.advance(turn.pause_s)
+            if index == plan.fails_at:
+                lost = await _state_lost(recorder, session, turn.text)
+                summary.steps += 1
+                break
             interrupted = None
             last = _last_agent_message(events)
             if turn.barge_in and last is not None:
@@ -203,13 +236,18 @@ async def _run_call(
                 recorder, session, turn.text, interrupted=interrupted
             )
             summary.steps += 1
-        if not await session.ended():
+        if lost is None and not await session.ended():
             clock.advance(2.0)
             await record_session_turn(recorder, session, hangup=True)
             summary.steps += 1
         state = await session.state()
-        outcome = str(state.get("outcome") or "abandoned")
-        reason = state.get("outcome_reason")
+        parts = dict(state.get("agent_outcomes") or {})
+        if lost is not None:
+            outcome, reason = "failed", lost[1]
+            parts[lost[0]] = "failed"
+        else:
+            outcome = str(state.get("outcome") or "abandoned")
+            reason = state.get("outcome_reason")
     except Exception as exc:  # a broken call is recorded as failed, the run goes on
         reason = f"{type(exc).__name__}: {exc}"
     if outcome not in OUTCOMES:
@@ -217,6 +255,8 @@ async def _run_call(
     clock.advance(1.0)
     await recorder.call_ended(plan.call_id, outcome, reason, ended_at=clock())
     summary.recorded[(plan.agent, outcome)] += 1
+    for agent_id in dict.fromkeys([plan.agent, *parts]):
+        summary.agent_parts[(agent_id, parts.get(agent_id, outcome))] += 1
 
 
 async def seed_demo(

@@ -4,7 +4,11 @@ Each example agent has scenarios; a scenario is a list of caller turns, each a
 list of paraphrases to pick from. `plan_call` picks a scenario and a caller,
 then varies it: a wrong or off-topic answer that makes the agent re-prompt, a
 request for a human part-way (escalation), a hang-up mid-flow (abandoned), and
-barge-ins (the caller talks over the agent's last line). The phrasings are the
+barge-ins (the caller talks over the agent's last line). A few calls fail on
+the system's side (`fails_at`: the caller turn that finds the call's state
+lost, as when the checkpoint store restarts without persistence); that draw
+has a random stream of its own per call id, so the other draws, and every
+call's script, do not depend on it. The phrasings are the
 ones the example graphs' conversation tests exercise, so most calls take real
 paths through the flows.
 """
@@ -34,6 +38,7 @@ P_WRONG_ANSWER = 0.2
 P_HUMAN = 0.1
 P_HANGUP = 0.12
 P_BARGE_IN = 0.1
+P_STATE_LOST = 0.04
 
 Script = list[list[str]]
 
@@ -157,6 +162,16 @@ class CallPlan:
     started_at: datetime
     turns: tuple[Turn, ...]
     scenario: int
+    fails_at: int | None = None
+
+
+def failure_point(call_id: str, turns: int) -> int | None:
+    """The caller turn (index) at which call `call_id` loses its state, or
+    None (most calls); from a random stream seeded by the call id alone."""
+    rng = random.Random(f"{call_id}/state-lost")
+    if turns < 1 or rng.random() >= P_STATE_LOST:
+        return None
+    return rng.randrange(turns)
 
 
 def plan_call(rng: random.Random, call_id: str, agent: str, started_at: datetime) -> CallPlan:
@@ -180,4 +195,5 @@ def plan_call(rng: random.Random, call_id: str, agent: str, started_at: datetime
         for text in texts
     )
     direction = "outbound" if agent in OUTBOUND else "inbound"
-    return CallPlan(call_id, agent, caller, direction, started_at, turns, index)
+    fails_at = failure_point(call_id, len(turns))
+    return CallPlan(call_id, agent, caller, direction, started_at, turns, index, fails_at)

@@ -9,7 +9,7 @@ same aggregates, so the numbers and the charts never disagree.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -38,6 +38,8 @@ class AnalyticsData:
     latency_by_day: list[analytics.StageLatency]
     sentiment_by_agent: list[analytics_quality.AgentSentiment]
     call_sentiments: list[analytics_quality.CallSentiment]
+    #: Finished calls by the call's outcome (`outcomes` counts agents' parts).
+    call_outcomes: dict[str, int] = field(default_factory=dict)
 
     @property
     def calls(self) -> int:
@@ -73,6 +75,7 @@ async def load(engine: AsyncEngine, f: CallFilter) -> AnalyticsData:
         latency_by_day=await analytics.latency_percentiles(engine, f, by_day=True, tz=TZ),
         sentiment_by_agent=await analytics_quality.sentiment_by_agent(engine, f),
         call_sentiments=await analytics_quality.call_sentiments(engine, f),
+        call_outcomes=await analytics.call_outcomes(engine, f),
     )
 
 
@@ -86,8 +89,8 @@ def key_numbers(data: AnalyticsData) -> KeyNumbers:
     """Total calls, completion rate (completed / finished), mean duration of
     finished calls, p50 of the headline latency stage, intent fallback rate
     and mean sentiment; None where there is nothing to compute from."""
-    finished = sum(a.finished for a in data.outcomes)
-    completed = sum(a.counts.get("completed", 0) for a in data.outcomes)
+    finished = sum(data.call_outcomes.values())
+    completed = data.call_outcomes.get("completed", 0)
     stages = {s.stage: s for s in data.latency}
     stage = next((s for s in HEADLINE_STAGES if s in stages), None)
     scored = sum(a.scored for a in data.sentiment_by_agent)

@@ -134,7 +134,8 @@ def durations(dist: DurationDistribution) -> Figure:
 
 
 def outcomes(per_agent: Sequence[AgentOutcomes]) -> Figure:
-    """Stacked bars per agent: share of finished calls by outcome."""
+    """Stacked bars per agent: its finished parts in calls by its own outcome
+    (`handed_off`: it passed the call on to another agent)."""
     rows = [
         {"agent": a.agent, "outcome": o, "calls": a.counts.get(o, 0), "rate": a.rates.get(o, 0.0)}
         for a in per_agent
@@ -147,7 +148,9 @@ def outcomes(per_agent: Sequence[AgentOutcomes]) -> Figure:
         .mark_bar()
         .encode(
             y=alt.Y("agent:N", title="Agent"),
-            x=alt.X("rate:Q", title="Share of finished calls", axis=alt.Axis(format="%")),
+            x=alt.X(
+                "rate:Q", title="Share of the agent's finished calls", axis=alt.Axis(format="%")
+            ),
             color=alt.Color("outcome:N", scale=_scale(colors), title="Outcome"),
             order=alt.Order("outcome:N"),
             tooltip=["agent:N", "outcome:N", "calls:Q", alt.Tooltip("rate:Q", format=".1%")],

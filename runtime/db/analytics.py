@@ -251,10 +251,11 @@ async def duration_distribution(
 
 
 async def outcome_rates(engine: AsyncEngine, f: CallFilter | None = None) -> list[AgentOutcomes]:
-    """Per agent (by name): counts and rates of each outcome over the finished
-    calls it took part in. An agent's own ending counts (`call_agents`: the
-    front desk that passed a call on is `handed_off` though the call went on
-    to complete); an agent with none yet shares its call's outcome. Calls
+    """Per agent (by name): counts and rates of each outcome over its finished
+    parts in calls. An agent's own ending counts (`call_agents`: the front
+    desk that passed a call on is `handed_off` though the call went on to
+    complete, or is still going); an agent with none shares its call's
+    outcome, and is unfinished while the call is. Calls
     recorded without per-agent rows (before revision 0004) count once, for
     their root agent, with the call's outcome. A filter's `agent` selects
     the agent's part in a call, wherever in the call it was."""
@@ -278,6 +279,18 @@ async def outcome_rates(engine: AsyncEngine, f: CallFilter | None = None) -> lis
             )
         )
     return out
+
+
+async def call_outcomes(engine: AsyncEngine, f: CallFilter | None = None) -> dict[str, int]:
+    """Finished calls by the call's own outcome (every outcome present, 0 when
+    none), each call counted once whichever agents it went through."""
+    stmt = (
+        select(Call.outcome, func.count())
+        .where(*call_conditions(f, engine.dialect.name), Call.outcome.is_not(None))
+        .group_by(Call.outcome)
+    )
+    found = {str(o): int(n) for o, n in await _all(engine, stmt)}
+    return {o: found.get(o, 0) for o in OUTCOMES}
 
 
 async def _agent_outcome_counts(

@@ -109,9 +109,11 @@ class StepRows:
             **{"agent": None, "node": None, "message_id": None, **values},
         )
 
-    def active(self, agent: Any, outcome: str | None = None) -> None:
+    def active(self, agent: Any, outcome: str | None = None, *, taken_on: bool = False) -> None:
         """`agent` took part in this step at the current event (its position
-        orders the step's agents); `outcome` is its own ending, if it had one."""
+        orders the step's agents); `outcome` is its own ending, if it had one;
+        `taken_on`: it (again) takes the call on, so an earlier ending (it
+        had handed the call on, which came back) no longer holds."""
         name = _opt(agent)
         if name is None:
             return
@@ -121,7 +123,7 @@ class StepRows:
             row.update(outcome=None, outcome_step=None, turns=0)
             self.agents.append(row)
         row.update(last_step=self.step, last_seq=self._events)
-        if outcome is not None:
+        if outcome is not None or taken_on:
             row.update(outcome=outcome, outcome_step=self.step)
 
     def _latest_agent(self) -> str | None:
@@ -137,7 +139,7 @@ class StepRows:
         elif event.type == "handoff":
             self.active(d.get("from"), "handed_off")
             self._events += 1
-            self.active(d.get("to"))
+            self.active(d.get("to"), taken_on=True)
         if event.type == "agent":
             self.agent = self.agent or _opt(d.get("agent"))
             self.add_turn(

@@ -22,6 +22,24 @@ def loop_clock() -> float:
     return asyncio.get_running_loop().time() * 1000.0
 
 
+class LoopClock:
+    """`loop_clock` for one call, bound to the event loop it is first read on
+    (a call lives on one loop): the same readings, without looking the
+    running loop up each time (in CPython that costs a `getpid()` system call,
+    and the pipeline reads the clock for every frame)."""
+
+    __slots__ = ("_loop",)
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def __call__(self) -> float:
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        return loop.time() * 1000.0
+
+
 def _ms(value: float | None) -> float | None:
     return None if value is None else round(value, 1)
 

@@ -27,7 +27,7 @@ from typing import Any
 
 from runtime.session import CallSession
 from runtime.voice.frames import EndFrame, InterruptionFrame, StartFrame, UserAudioFrame
-from runtime.voice.metrics import CallMetrics, Clock, loop_clock
+from runtime.voice.metrics import CallMetrics, Clock, LoopClock
 from runtime.voice.providers.base import VAD, STTProvider, TTSProvider
 from runtime.voice.stages.agent import AgentStage
 from runtime.voice.stages.base import CallShared, PipelineConfig, Stage, log
@@ -74,9 +74,11 @@ class VoicePipeline:
         stt: STTProvider,
         tts: TTSProvider,
         config: PipelineConfig | None = None,
-        clock: Clock = loop_clock,
+        clock: Clock | None = None,
         on_event: EventHook | None = None,
     ) -> None:
+        """`clock` (ms) defaults to the event loop's the call runs on."""
+        clock = clock if clock is not None else LoopClock()
         self.session = session
         self.transport = transport
         self.config = config or PipelineConfig.for_graph(session.compiled.root)

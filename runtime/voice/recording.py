@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runtime.voice.audio import bytes_for_ms, interleave, resample, write_wav
-from runtime.voice.metrics import Clock, loop_clock
+from runtime.voice.metrics import Clock, LoopClock
 
 log = logging.getLogger("switchboard.voice.recording")
 
@@ -45,10 +45,11 @@ class SavedRecording:
 class CallAudioRecorder:
     """Both sides of one call, kept in memory until `save()`."""
 
-    def __init__(self, *, clock: Clock = loop_clock, max_s: float = DEFAULT_MAX_S) -> None:
+    def __init__(self, *, clock: Clock | None = None, max_s: float = DEFAULT_MAX_S) -> None:
+        """`clock` (ms) defaults to the event loop's the call runs on."""
         if max_s <= 0:
             raise ValueError(f"max_s must be positive, got {max_s}")
-        self.clock = clock
+        self.clock = clock if clock is not None else LoopClock()
         self.max_bytes = bytes_for_ms(max_s * 1000.0, RATE)
         self.truncated = False
         self._caller = bytearray()

@@ -4,6 +4,7 @@ of outcomes; running it twice duplicates neither business data nor calls."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from typer.testing import CliRunner
 from runtime.cli import app
 from runtime.db.business_models import BusinessAccount, BusinessCharge, BusinessRefund
 from runtime.db.engine import make_engine
-from runtime.db.models import Call, ToolCall, Turn
+from runtime.db.models import Call, CallAgent, ToolCall, Turn
 from runtime.seed import plan_calls, seed_demo
 
 NOW = datetime(2026, 3, 2, 18, 0, tzinfo=UTC)
@@ -88,6 +89,44 @@ async def test_seed_demo_records_varied_calls_once(tmp_path: Path) -> None:
     assert await _count(url, BusinessAccount) == 5
     assert await _count(url, BusinessCharge) == 9
     assert await _count(url, BusinessRefund) <= 2  # the seeded one and at most one more
+
+
+async def test_seed_demo_records_failed_calls_and_each_agents_outcome(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'parts.db'}"
+    summary = await seed_demo(url, calls=20, seed=7, now=NOW)
+    engine = make_engine(url)
+    try:
+        async with engine.connect() as conn:
+            parts = (await conn.execute(select(CallAgent.agent, CallAgent.outcome))).all()
+            failed = (
+                await conn.execute(
+                    select(Call.agent, Call.outcome_reason, Call.id).where(Call.outcome == "failed")
+                )
+            ).all()
+            lost_lines = (
+                await conn.execute(
+                    select(func.count()).where(Turn.message_id.startswith("state-lost:"))
+                )
+            ).scalar_one()
+    finally:
+        await engine.dispose()
+    # A call whose state was lost ends failed with the service's reason and
+    # the agent's fallback line.
+    assert failed and all(
+        r.outcome_reason == "call state lost by the checkpoint store" for r in failed
+    )
+    assert (
+        lost_lines
+        == len(failed)
+        == sum(n for (_, o), n in summary.recorded.items() if o == "failed")
+    )
+    # Every agent's own ending is recorded as the runtime saw it: the front
+    # desk hands calls on, the failed call's agent failed.
+    got = Counter((a, o) for a, o in parts)
+    assert got == summary.agent_parts
+    assert got[("front-desk", "handed_off")] > 0
+    assert sum(n for (_, o), n in got.items() if o == "failed") == len(failed)
+    assert None not in {o for _, o in parts}  # every part of a finished call has its ending
 
 
 def test_plans_are_deterministic_per_seed_and_varied() -> None:

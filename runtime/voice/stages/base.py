@@ -152,6 +152,8 @@ class Stage:
         self._waiter: asyncio.Future[None] | None = None
         self.downstream: Stage | None = None
         self._room: asyncio.Future[None] | None = None
+        #: The loop the stage runs on (looked up once).
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def qsize(self) -> int:
         """Frames queued and not yet taken."""
@@ -161,8 +163,8 @@ class Stage:
         """Queue a frame for this stage (never blocks)."""
         self._frames.append(frame)
         waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        if waiter is not None:
+            _resolve(waiter)
 
     async def put_paced(self, frame: Frame, limit: int = MAX_BACKLOG_FRAMES) -> None:
         """Queue a frame once fewer than `limit` are waiting: backpressure for a
@@ -182,20 +184,22 @@ class Stage:
         """The next queued frame (queued caller audio joined, up to
         `COALESCE_MAX_MS`), or None after `timeout_s` without one."""
         if not self._frames:
-            waiter = asyncio.get_running_loop().create_future()
-            self._waiter = waiter
-            try:
-                if timeout_s is None:
+            loop = self._loop
+            if loop is None:
+                loop = self._loop = asyncio.get_running_loop()
+            deadline = None if timeout_s is None else loop.time() + max(0.0, timeout_s)
+            # (A wake-up can find the queue empty again: `flush()` ran.)
+            while not self._frames:
+                if deadline is not None and loop.time() >= deadline:
+                    return None
+                waiter = self._waiter = loop.create_future()
+                timer = None if deadline is None else loop.call_at(deadline, _resolve, waiter)
+                try:
                     await waiter
-                else:
-                    try:
-                        async with asyncio.timeout(max(0.0, timeout_s)):
-                            await waiter
-                    except TimeoutError:
-                        if not self._frames:
-                            return None
-            finally:
-                self._waiter = None
+                finally:
+                    self._waiter = None
+                    if timer is not None:
+                        timer.cancel()
         frame = self._frames.popleft()
         if isinstance(frame, UserAudioFrame) and self._frames and not len(frame.pcm) % 2:
             frame = self._coalesce(frame)
@@ -269,3 +273,8 @@ class Stage:
 
     async def interrupt(self, frame: InterruptionFrame) -> None:
         """Barge-in: stop work in progress (after `flush()`)."""
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)

@@ -234,7 +234,9 @@ class OutputStage(Stage):
         if delay <= 0:
             return
         # One future and one timer per wait (no timeout context, no exception).
-        loop = asyncio.get_running_loop()
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
         wake = self._wake = loop.create_future()
         timer = loop.call_later(delay / 1000.0, _resolve, wake)
         try:

@@ -5,6 +5,7 @@ back to the call's outcome for calls recorded without per-agent rows."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,10 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from runtime.context import CallContext
 from runtime.convtest import compile_for_tests, default_tools_factory
 from runtime.db import analytics as an
+from runtime.db import spool
 from runtime.db.models import Call, CallAgent
 from runtime.db.queries import CallFilter
 from runtime.db.recorder import CallRecorder, record_session_turn
-from runtime.session import CallSession
+from runtime.db.rows import build_step
+from runtime.db.writes import Op
+from runtime.session import CallEvent, CallSession
 from tests.runtime.fixtures.calls import fixed_clock
 
 REPO = Path(__file__).resolve().parents[3]
@@ -62,10 +66,8 @@ async def agent_rows(engine: AsyncEngine, call_id: str | None = None) -> dict[An
         stmt = select(CallAgent).order_by(CallAgent.call_id, CallAgent.first_step)
         if call_id is not None:
             stmt = stmt.where(CallAgent.call_id == call_id)
-        found = (await conn.execute(stmt)).scalars().all()
-    return {
-        (r.call_id, r.agent): (r.outcome, r.first_step, r.last_step, r.turns) for r in found
-    }
+        found = (await conn.execute(stmt)).all()
+    return {(r.call_id, r.agent): (r.outcome, r.first_step, r.last_step, r.turns) for r in found}
 
 
 async def test_a_booked_handoff_records_each_agents_own_outcome(engine: AsyncEngine) -> None:
@@ -89,9 +91,16 @@ async def test_a_return_and_a_hang_up_end_the_right_agent(engine: AsyncEngine) -
     try:
         back = await run_call(recorder, "fd-hours", HOURS)
         gone = await run_call(recorder, "fd-gone", BOOKING[:2], hangup=True)
+        await run_call(recorder, "fd-back", HOURS[:1])
     finally:
         await recorder.close()
     outcomes = {k: v[0] for k, v in (await agent_rows(engine)).items()}
+    # Handed on in step 1 and given the call back in the same step: the front
+    # desk is on the line again, its part not over.
+    assert (outcomes[("fd-back", "front-desk")], outcomes[("fd-back", "dental-booking")]) == (
+        None,
+        "handed_off",
+    )
     assert {a: outcomes[("fd-hours", a)] for a in back["agent_outcomes"]} == back["agent_outcomes"]
     assert back["agent_outcomes"] == {"front-desk": "completed", "dental-booking": "handed_off"}
     # The hang-up step has no agent in it: the call's latest agent gets it.
@@ -156,10 +165,11 @@ async def test_outcome_rates_count_agents_parts_and_legacy_calls(engine: AsyncEn
         got[(agent, None)] += r.unfinished
     assert +got == +expected
     fd, dental = rates["front-desk"], rates["dental-booking"]
-    assert fd.counts["handed_off"] == 2 and dental.counts["completed"] == 1
+    # The front desk's part is over once it hands on, even in a call still open.
+    assert fd.counts["handed_off"] == 3 and dental.counts["completed"] == 1
     assert fd.counts["completed"] == 2  # r-hours, and the legacy r-old at its root
     assert (dental.unfinished, dental.counts["abandoned"], dental.counts["handed_off"]) == (1, 1, 1)
-    assert fd.rates["handed_off"] == 2 / fd.finished
+    assert fd.rates["handed_off"] == 3 / fd.finished == 3 / 5
 
     only = await an.outcome_rates(engine, CallFilter(agent="dental-booking"))
     assert [(r.agent, r.counts, r.unfinished) for r in only] == [
@@ -172,3 +182,30 @@ async def test_outcome_rates_count_agents_parts_and_legacy_calls(engine: AsyncEn
     }
     async with engine.connect() as conn:
         assert (await conn.execute(select(func.count()).select_from(Call))).scalar_one() == 5
+
+
+async def test_a_spooled_step_replays_its_agents(engine: AsyncEngine) -> None:
+    events = [
+        CallEvent("node", {"agent": "front-desk", "node": "to_dental"}),
+        CallEvent("handoff", {"from": "front-desk", "to": "dental-booking", "node": "to_dental"}),
+        CallEvent("agent", {"text": "Sure.", "agent": "front-desk", "message_id": "m1"}),
+        CallEvent("node", {"agent": "dental-booking", "node": "route"}),
+        CallEvent("waiting", {"agent": "dental-booking", "node": "ask_day"}),
+    ]
+    rows = build_step("spooled", 1, events, at=T0, caller_text="book a cleaning")
+    assert [(r["agent"], r["outcome"]) for r in rows.agents] == [
+        ("front-desk", "handed_off"),
+        ("dental-booking", None),
+    ]
+    # As a dead worker's spool hands it to the next one: JSON and back.
+    line = spool.dumps(Op.step(rows).as_dict())
+    op = Op.from_dict(spool.decode(json.loads(line)))
+    hangup = build_step("spooled", 2, [CallEvent("outcome", {"outcome": "abandoned"})], at=T0)
+    assert hangup.outcome_agent is None
+    for write in (op.write(), Op.step(hangup).write(), op.write()):
+        async with engine.begin() as conn:
+            await write(conn)
+    assert await agent_rows(engine, "spooled") == {
+        ("spooled", "front-desk"): ("handed_off", 1, 1, 1),
+        ("spooled", "dental-booking"): ("abandoned", 1, 1, 0),
+    }
