@@ -59,7 +59,10 @@ def test_text_call_runs_and_is_recorded(
     none = client.get("/api/calls", params={"outcome": "escalated"}, headers=operator_headers)
     assert none.json()["total"] == 0
     rates = client.get("/api/analytics/outcomes", headers=operator_headers).json()
-    assert rates[0]["counts"]["completed"] == 1
+    by_agent = {r["agent"]: r["counts"] for r in rates}
+    # The front desk passed the call on; the specialist completed it.
+    assert by_agent["front-desk"]["handed_off"] == 1
+    assert by_agent["dental-booking"]["completed"] == 1
     funnel = client.get("/api/analytics/funnel", headers=operator_headers).json()
     assert funnel["calls"] == 1 and funnel["nodes"]
     latency = client.get("/api/analytics/latency", headers=operator_headers).json()
