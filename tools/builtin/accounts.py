@@ -240,6 +240,10 @@ class Accounts:
                 return self._view(tx, earlier, acct, replayed=True)
         previous = tx.refund_of_charge(charge.charge_id)
         if previous is not None:
+            if previous.idempotency_key == key and self._same(previous, acct, charge, value):
+                # The same request committed by a concurrent transaction between
+                # our reads (READ COMMITTED sees it only from this statement on).
+                return self._view(tx, previous, acct, replayed=True)
             raise ToolError(
                 f"Charge {charge.charge_id} was already refunded "
                 f"({spoken_money(previous.amount)}, refund {previous.refund_id})."
