@@ -240,9 +240,17 @@ class Accounts:
                 return self._view(tx, earlier, acct, replayed=True)
         previous = tx.refund_of_charge(charge.charge_id)
         if previous is not None:
-            if previous.idempotency_key == key and self._same(previous, acct, charge, value):
-                # The same request committed by a concurrent transaction between
-                # our reads (READ COMMITTED sees it only from this statement on).
+            # The same request committed by a concurrent transaction between our
+            # reads (READ COMMITTED sees it only from this statement on): a replay,
+            # under the same rules as a key found above.
+            fresh = idempotency_key is not None or (
+                tx.now() - previous.issued_at <= DEFAULT_KEY_WINDOW
+            )
+            if (
+                fresh
+                and previous.idempotency_key == key
+                and self._same(previous, acct, charge, value)
+            ):
                 return self._view(tx, previous, acct, replayed=True)
             raise ToolError(
                 f"Charge {charge.charge_id} was already refunded "
