@@ -99,6 +99,13 @@ class VoiceClient:
                 self._changed.clear()
                 await self._changed.wait()
 
+    async def changed(self) -> None:
+        """Wait until a message arrives or the connection closes."""
+        if self.closed:
+            raise AssertionError("connection closed")
+        self._changed.clear()
+        await self._changed.wait()
+
     async def wait_closed(self, timeout_s: float = 30.0) -> tuple[int | None, str]:
         async with asyncio.timeout(timeout_s):
             await asyncio.shield(self._reader)
