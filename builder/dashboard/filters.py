@@ -19,7 +19,6 @@ from runtime.db.models import OUTCOMES
 from runtime.db.queries import AgentVersionOut, CallFilter
 
 ANY = "(any)"
-TRANSPORTS = ("text", "websocket", "twilio", "livekit", "local")
 
 
 def agent_versions() -> list[AgentVersionOut]:
@@ -72,7 +71,7 @@ def call_filter(
     if outcome:
         fields["outcome"] = _pick("Outcome", list(OUTCOMES), f"{key}.outcome")
     if transport:
-        fields["transport"] = _pick("Transport", list(TRANSPORTS), f"{key}.transport")
+        fields["transport"] = _pick("Transport", run(queries.transports), f"{key}.transport")
     if text:
         fields["text"] = st.text_input("Search transcripts", key=f"{key}.text").strip() or None
     return CallFilter(**fields)

@@ -376,3 +376,10 @@ async def list_agents(engine: AsyncEngine, graph_id: str | None = None) -> list[
             last = last.replace(tzinfo=UTC)
         out.append(AgentVersionOut(**data, calls=int(row.calls or 0), last_call_at=last))
     return out
+
+
+async def transports(engine: AsyncEngine) -> list[str]:
+    """The transports calls were recorded with, sorted (for filter choices)."""
+    stmt = select(Call.transport).distinct().order_by(Call.transport)
+    async with engine.connect() as conn:
+        return [str(t) for t in (await conn.scalars(stmt)).all() if t]

@@ -26,6 +26,7 @@ from runtime.db.queries import (
     list_calls,
     search_calls,
     text_match,
+    transports,
 )
 from runtime.db.recorder import CallRecorder, Sentiment
 from runtime.session import CallEvent
@@ -201,6 +202,10 @@ async def test_the_call_list_filters_by_every_criterion(seeded: AsyncEngine) -> 
     assert await ids_for(text="cleaning") == ["c1"]
     assert await ids_for(text="REFUND", agent="billing") == ["c5"]
     assert await ids_for(text="  ?! ") == ["c1", "c2", "c3", "c4", "c5", "c6"]  # no words
+
+
+async def test_transports_are_those_recorded(seeded: AsyncEngine) -> None:
+    assert await transports(seeded) == ["text", "twilio"]
 
 
 async def test_pages_and_orders(seeded: AsyncEngine) -> None:
