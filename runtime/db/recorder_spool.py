@@ -52,6 +52,7 @@ class SpooledQueue:
     _next_replay: float = 0.0
 
     def _enqueue(self, description: str, op: Op, on_drop: Callable[[], None] | None = None) -> None:
+        """Queue one write; `CallRecorder` defines it (replay re-queues through it)."""
         raise NotImplementedError
 
     def _spool_append(self, pending: _Pending) -> None:
