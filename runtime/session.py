@@ -51,6 +51,9 @@ class CallSession:
     caller: str | None = None
     variables: Mapping[str, Any] | None = None
     _vars: dict[str, Any] = field(default_factory=dict, init=False)
+    #: (state, call over) as this object's last complete run left them, so the
+    #: next turn need not read the checkpoint back; None when unknown.
+    _known: tuple[dict[str, Any], bool] | None = field(default=None, init=False)
 
     @property
     def config(self) -> RunnableConfig:
@@ -115,8 +118,11 @@ class CallSession:
             yield event
 
     async def _snapshot(self) -> tuple[dict[str, Any], bool]:
-        """(checkpointed state, call over) from one checkpoint read: a turn
-        reads the store once before it runs."""
+        """(checkpointed state, call over). After a run of this object that
+        completed, that run's final state (it is what it checkpointed: one
+        process drives a call at a time); otherwise one checkpoint read."""
+        if self._known is not None:
+            return self._known
         snap = await self.compiled.graph.aget_state(self.config)
         values = dict(snap.values or {})
         return values, bool(values) and not snap.next
@@ -131,12 +137,20 @@ class CallSession:
         else:
             self._vars = dict((await self.state()).get("vars", {}))
         graph = self.compiled.graph
+        self._known = None
+        final: dict[str, Any] | None = None
+        waiting = False
         async for mode, chunk in graph.astream(
             payload,
             self.config,
             context=self.context,
-            stream_mode=["updates", "custom"],
+            stream_mode=["updates", "custom", "values"],
         ):
+            if mode == "values":
+                # An interrupt also shows up here, under a key that is not state.
+                if isinstance(chunk, Mapping):
+                    final = {k: v for k, v in chunk.items() if k != "__interrupt__"}
+                continue
             if mode == "custom":
                 if isinstance(chunk, Mapping) and "type" in chunk:
                     data = {k: v for k, v in chunk.items() if k != "type"}
@@ -146,12 +160,16 @@ class CallSession:
                 continue
             for name, update in chunk.items():
                 if name == "__interrupt__":
+                    waiting = True
                     for intr in update:
                         yield CallEvent("waiting", dict(intr.value))
                     continue
                 if isinstance(update, Mapping):
                     for event in self._events(name, update):
                         yield event
+        if final is not None:
+            # Without an interrupt the run went to END: the call is over.
+            self._known = (dict(final), bool(final) and not waiting)
 
     def _events(self, name: str, update: Mapping[str, Any]) -> list[CallEvent]:
         out: list[CallEvent] = []

@@ -262,3 +262,32 @@ async def test_a_call_resumes_in_a_new_process_from_redis(redis_url: str) -> Non
     finally:
         async with open_checkpointer(redis_url) as saver:
             await saver.adelete_thread(call_id)
+
+
+async def _checkpointed(call: CallSession) -> tuple[dict[str, Any], bool]:
+    snap = await call.compiled.graph.aget_state(call.config)
+    values = dict(snap.values or {})
+    return values, bool(values) and not snap.next
+
+
+async def test_the_state_a_run_leaves_is_the_checkpointed_state(intake: CompiledCall) -> None:
+    """A turn trusts the state its previous run ended with instead of reading
+    the checkpoint back: at every step it must equal a fresh read."""
+    call = session(intake)
+    await call.start()
+    assert call._known == await _checkpointed(call)
+    for line in ["Ada", "415 555 0134", "ada at example dot com", "yes that's right"]:
+        await call.send(line)
+        assert call._known == await _checkpointed(call)
+    assert call._known is not None and call._known[1] is True
+
+
+async def test_a_run_under_way_has_no_known_state(intake: CompiledCall) -> None:
+    call = session(intake)
+    await call.start()
+    stream = call.stream_send("Ada")
+    events = [await anext(stream)]
+    assert call._known is None  # a run that stops here leaves nothing to trust
+    events += [event async for event in stream]
+    assert waiting_at(events) is not None
+    assert call._known == await _checkpointed(call)
