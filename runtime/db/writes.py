@@ -177,6 +177,17 @@ def _later_outcome(step: Any) -> Any:
     return or_(CallAgent.outcome_step.is_(None), CallAgent.outcome_step <= step)
 
 
+def _latest_agent(call_id: str) -> Any:
+    """The id of the call's agent on the line most recently (a subquery)."""
+    return (
+        select(CallAgent.id)
+        .where(CallAgent.call_id == call_id)
+        .order_by(CallAgent.last_step.desc(), CallAgent.last_seq.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
 async def _record_agents(conn: AsyncConnection, rows: StepRows) -> None:
     """Upsert the step's `call_agents` rows: earliest first step, latest
     (last_step, last_seq), an outcome unless a later step set one already; a
@@ -205,16 +216,9 @@ async def _record_agents(conn: AsyncConnection, rows: StepRows) -> None:
             stmt.on_conflict_do_update(index_elements=["call_id", "agent"], set_=updates)
         )
     if rows.outcome is not None and rows.outcome_agent is None:
-        latest = (
-            select(CallAgent.id)
-            .where(CallAgent.call_id == rows.call_id)
-            .order_by(CallAgent.last_step.desc(), CallAgent.last_seq.desc())
-            .limit(1)
-            .scalar_subquery()
-        )
         await conn.execute(
             update(CallAgent)
-            .where(CallAgent.id == latest, _later_outcome(rows.step))
+            .where(CallAgent.id == _latest_agent(rows.call_id), _later_outcome(rows.step))
             .values(outcome=rows.outcome[0], outcome_step=rows.step)
         )
     names = [r["agent"] for r in rows.agents]
@@ -260,11 +264,19 @@ def call_started(row: dict[str, Any], version: AgentVersion | None) -> Write:
 def call_ended(
     call_id: str, outcome: str, reason: str | None, ended_at: datetime, extra: dict[str, Any]
 ) -> Write:
-    """Set the call's outcome, end time, duration (and `extra` columns)."""
+    """Set the call's outcome, end time, duration (and `extra` columns). The
+    agent on the line last, if its part has no outcome of its own, ends with
+    the call's; a step that later records that agent's own outcome replaces it
+    (its `outcome_step` stays unset)."""
 
     async def write(conn: AsyncConnection) -> None:
         await _ensure_call(conn, call_id, None, ended_at)
         await _end_call(conn, call_id, outcome, reason, ended_at, extra, overwrite=True)
+        await conn.execute(
+            update(CallAgent)
+            .where(CallAgent.id == _latest_agent(call_id), CallAgent.outcome.is_(None))
+            .values(outcome=outcome)
+        )
 
     return write
 

@@ -209,3 +209,23 @@ async def test_a_spooled_step_replays_its_agents(engine: AsyncEngine) -> None:
         ("spooled", "front-desk"): ("handed_off", 1, 1, 1),
         ("spooled", "dental-booking"): ("abandoned", 1, 1, 0),
     }
+
+
+async def test_a_call_ended_outside_a_step_ends_the_agent_on_the_line(
+    engine: AsyncEngine,
+) -> None:
+    """A voice failure ends the call through `call_ended`, not a graph step: the
+    agent on the line then ends with the call's outcome; an agent whose part
+    already ended keeps its own."""
+    recorder = CallRecorder(engine, clock=StepClock())
+    try:
+        await run_call(recorder, "fd-fail", BOOKING[:2])  # now with the dental desk
+        await recorder.call_ended("fd-fail", "failed", "text-to-speech failed")
+        assert await recorder.flush(60)
+        rows = await agent_rows(engine, "fd-fail")
+        assert {a: v[0] for (_, a), v in rows.items()} == {
+            "front-desk": "handed_off",
+            "dental-booking": "failed",
+        }
+    finally:
+        await recorder.close()
