@@ -4,27 +4,33 @@ The agent joins a LiveKit room as a participant with the `livekit` rtc SDK (a
 Rust WebRTC core driven over FFI): it subscribes to the caller's audio track
 and reads it through `rtc.AudioStream` as 16 kHz mono PCM, and publishes its
 own voice as a `LocalAudioTrack` fed by an `rtc.AudioSource`. `clear()` (barge-
-in) empties the source's queue, so audio not yet sent stops at once. Events
+in) empties the source's queue, so audio not yet sent stops at once.
+`join_room()` returns once the agent's track sends RTP (audio captured before
+that is lost), and `close()` lets queued audio reach the wire first. Events
 (transcripts, agent text, metrics) go to the room as reliable data packets on
-the `switchboard.events` topic. Participant tokens are JWTs minted with
-`livekit-api` (`AccessToken` + `VideoGrants`: room_join, room, identity, TTL).
+the `switchboard.events` topic. The agent's token is minted by
+`runtime.voice.livekit_tokens`.
 
 `LiveKitTransport` holds the frame conversion and queueing logic and talks to
 the room only through the small `RoomLink` seam; `RtcRoomLink` is the real
 link over an `rtc.Room`, and `join_room()` wires them together.
 
-What is not tested end to end here, and why: there is no LiveKit server on the
-development or CI machines, and a room join needs one: the SDK's signaling is
-protobuf over a WebSocket (`/rtc/v1`) followed by a WebRTC (ICE/DTLS/SRTP)
-session, which no small local fake can answer. The tests therefore cover token
-minting and verification (the JWT decoded with the secret: grants, identity,
-TTL); the real SDK reaching a local signaling endpoint with the minted token in
-its `Authorization` header and `join_room()` turning the refused join into a
-clear error; `RtcRoomLink` against a real `rtc.Room` object (its event
-handlers, fired through the SDK's own emitter) and a real `rtc.AudioSource`
-(capture, queue, clear) with only the remote track's audio stream faked; and
-the transport's conversion and queueing. Media actually flowing through a
-LiveKit server is not exercised.
+How it is tested: `tests/runtime/voice/test_livekit_media.py` runs the real
+SDK (libwebrtc over FFI, default single-peer-connection mode) against a local
+SFU fake (`tests/fakes/livekit_sfu.py`) that speaks LiveKit's signalling
+protobuf on `/rtc/v1` and answers WebRTC with aiortc: join with the minted
+token, the caller's Opus audio arriving as 16 kHz PCM through `incoming()`,
+`play()` reaching the SFU as Opus, `clear()` stopping it, events as reliable
+data packets, the caller leaving ending `incoming()`, a late join being left,
+and a whole call through the voice pipeline. `test_livekit.py` covers tokens,
+refused and unanswered joins, the link's events, conversion and queueing.
+
+What that does not show: a real LiveKit server (none can be installed here).
+The fake follows the protocol as the SDK uses it (join request with the
+publisher offer, the answer's `mid_to_track_id`, `add_track` /
+`track_published`, trickle, ping) but implements no routing, no
+subscription permissions, reconnection or region handling, and only the
+single-peer-connection mode; ICE uses host candidates on one machine.
 """
 
 from __future__ import annotations
@@ -34,108 +40,32 @@ import contextlib
 import datetime
 import json
 import logging
-import os
-from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
 
-import jwt
-from livekit import api, rtc
-from livekit.api.access_token import Claims
+from livekit import rtc
 
 from runtime.voice.audio import Resampler
 from runtime.voice.frames import AgentAudioFrame, UserAudioFrame
+from runtime.voice.livekit_tokens import DEFAULT_TTL, LiveKitSettings, mint_token
 from runtime.voice.transport import TransportClosed
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TTL = datetime.timedelta(hours=1)
 EVENTS_TOPIC = "switchboard.events"
 #: Agent audio is handed to the AudioSource in frames of this many milliseconds.
 FRAME_MS = 20
 #: Bound on one data packet publish and on leaving the room (both FFI round trips).
 ROOM_OP_TIMEOUT_S = 5.0
+#: After the audio source's queue is empty, its last frames still pass libwebrtc's
+#: encoder and pacer before they are on the wire (~100 ms measured locally).
+PLAYOUT_GRACE_S = 0.2
+#: How often `join_room()` looks at the published track's send statistics.
+SEND_POLL_S = 0.02
 
 
 class LiveKitError(TransportClosed):
     """Joining the room failed, or the room went away."""
-
-
-# --- settings and tokens -----------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class LiveKitSettings:
-    """Where the LiveKit server is and the API key pair that signs tokens."""
-
-    url: str
-    api_key: str
-    api_secret: str = field(repr=False)
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> LiveKitSettings:
-        """From $LIVEKIT_URL, $LIVEKIT_API_KEY and $LIVEKIT_API_SECRET; a
-        `ValueError` names every one that is missing."""
-        source = os.environ if env is None else env
-        names = ("LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET")
-        missing = [n for n in names if not source.get(n)]
-        if missing:
-            raise ValueError(f"LiveKit is not configured: set {', '.join(missing)}")
-        return cls(*(source[n] for n in names))
-
-
-def mint_token(
-    api_key: str,
-    api_secret: str,
-    *,
-    room: str,
-    identity: str,
-    name: str = "",
-    ttl: datetime.timedelta = DEFAULT_TTL,
-    can_publish: bool = True,
-    can_subscribe: bool = True,
-    metadata: str = "",
-    hidden: bool = False,
-) -> str:
-    """A participant JWT that lets `identity` join `room` (and publish /
-    subscribe as asked) until `ttl` from now. Empty names and a non-positive
-    TTL raise `ValueError`."""
-    if not api_key or not api_secret:
-        raise ValueError("a LiveKit token needs an API key and secret")
-    if not room.strip():
-        raise ValueError("a LiveKit token needs a room name")
-    if not identity.strip():
-        raise ValueError("a LiveKit token needs a participant identity")
-    if ttl <= datetime.timedelta(0):
-        raise ValueError(f"a LiveKit token's TTL must be positive, got {ttl}")
-    grants = api.VideoGrants(
-        room_join=True,
-        room=room,
-        can_publish=can_publish,
-        can_subscribe=can_subscribe,
-        can_publish_data=True,
-        hidden=hidden or None,
-    )
-    token = (
-        api.AccessToken(api_key, api_secret)
-        .with_identity(identity)
-        .with_ttl(ttl)
-        .with_grants(grants)
-    )
-    if name:
-        token = token.with_name(name)
-    if metadata:
-        token = token.with_metadata(metadata)
-    return token.to_jwt()
-
-
-def verify_token(token: str, api_key: str, api_secret: str) -> Claims:
-    """The claims of a token signed by this key pair and not expired; a
-    `ValueError` says why any other token is refused."""
-    try:
-        return api.TokenVerifier(api_key, api_secret).verify(token)
-    except jwt.PyJWTError as exc:
-        raise ValueError(f"invalid LiveKit token: {exc}") from None
 
 
 # --- the transport -----------------------------------------------------------------
@@ -155,6 +85,10 @@ class RoomLink(Protocol):
     def queued_ms(self) -> float: ...
 
     async def publish_data(self, payload: bytes, topic: str) -> None: ...
+
+    async def playout(self) -> None:
+        """Wait (bounded) until the agent audio already queued is on the wire."""
+        ...
 
     async def disconnect(self) -> None: ...
 
@@ -260,13 +194,17 @@ class LiveKitTransport:
             log.warning("LiveKit room did not take the %r event in time; dropped", name)
 
     async def close(self, reason: str = "") -> None:
-        """Leave the room; `incoming()` ends. Idempotent."""
+        """Leave the room; `incoming()` ends. While the caller is still in the
+        room the agent audio already queued (a goodbye) is sent first. Idempotent."""
         if self.close_reason is not None:
             return
+        caller_present = not self._ended
         self.close_reason = reason or "call ended"
         self.caller_left(self.close_reason)
         if self.link is not None:
             try:
+                if caller_present:
+                    await self.link.playout()
                 await self.link.disconnect()
             except Exception as exc:  # the room may already be gone
                 log.debug("LiveKit disconnect: %s", exc)
@@ -308,6 +246,7 @@ class RtcRoomLink:
         #: The participant whose audio is the caller's (the first one heard if None).
         self.caller_identity = caller_identity
         self.source = rtc.AudioSource(transport.sample_rate, 1, queue_size_ms=queue_ms)
+        self.track: rtc.LocalAudioTrack | None = None
         self._reader = reader
         self._reading: asyncio.Task[None] | None = None
         self._reading_sid: str | None = None
@@ -318,9 +257,25 @@ class RtcRoomLink:
 
     async def publish(self) -> None:
         """Publish the agent's voice as a microphone track (call after connect)."""
-        track = rtc.LocalAudioTrack.create_audio_track("agent-voice", self.source)
+        self.track = rtc.LocalAudioTrack.create_audio_track("agent-voice", self.source)
         options = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
-        await self.room.local_participant.publish_track(track, options)
+        await self.room.local_participant.publish_track(self.track, options)
+
+    async def sending(self) -> None:
+        """Return once the published track has sent RTP (the source sends
+        silence while idle). A track counts as published when the server has
+        answered `add_track`, before the offer that carries it is negotiated:
+        audio captured in between is dropped, so the caller would miss the
+        start of the greeting."""
+        assert self.track is not None, "publish() first"
+        while True:
+            for stats in await self.track.get_stats():
+                if (
+                    stats.WhichOneof("stats") == "outbound_rtp"
+                    and stats.outbound_rtp.sent.packets_sent
+                ):
+                    return
+            await asyncio.sleep(SEND_POLL_S)
 
     def subscribe_existing(self) -> None:
         """Start reading a caller audio track subscribed before the handlers ran."""
@@ -378,6 +333,15 @@ class RtcRoomLink:
     async def publish_data(self, payload: bytes, topic: str) -> None:
         await self.room.local_participant.publish_data(payload, reliable=True, topic=topic)
 
+    async def playout(self) -> None:
+        queued_s = self.source.queued_duration
+        try:
+            async with asyncio.timeout(queued_s + 1.0):
+                await self.source.wait_for_playout()
+        except TimeoutError:
+            log.warning("the agent's audio did not play out within %.1f s", queued_s + 1.0)
+        await asyncio.sleep(PLAYOUT_GRACE_S)
+
     async def disconnect(self) -> None:
         if self._reading is not None:
             self._reading.cancel()
@@ -390,6 +354,33 @@ class RtcRoomLink:
             log.warning("leaving the LiveKit room timed out after %g s", ROOM_OP_TIMEOUT_S)
         finally:
             await self.source.aclose()
+
+
+#: Joins given up on while the SDK's connect was still running (see `_abandon`).
+_abandoned: set[asyncio.Task[None]] = set()
+
+
+def _abandon(connecting: asyncio.Future[None], link: RtcRoomLink) -> None:
+    """Let a given-up connect finish, then leave, in the background. The SDK
+    cannot cancel a connect in flight: cancelling the await would let it
+    complete unobserved, leaving the agent in the room with nothing driving it."""
+
+    async def leave_when_done() -> None:
+        with contextlib.suppress(Exception):
+            await connecting
+        with contextlib.suppress(Exception):
+            await link.disconnect()
+
+    task = asyncio.ensure_future(leave_when_done())
+    _abandoned.add(task)
+    task.add_done_callback(_abandoned.discard)
+
+
+async def abandoned_joins_settled() -> None:
+    """Return once every join given up on has finished connecting or failing
+    and left its room (for shutdown and tests)."""
+    while _abandoned:
+        await asyncio.gather(*_abandoned, return_exceptions=True)
 
 
 async def join_room(
@@ -417,16 +408,26 @@ async def join_room(
     room = rtc.Room()
     transport = LiveKitTransport(sample_rate=sample_rate)
     link = RtcRoomLink(room, transport, caller_identity=caller_identity)
+    # Each of the SDK's signalling attempts is bounded too: it retries on its own.
+    options = rtc.RoomOptions(auto_subscribe=True, connect_timeout=connect_timeout_s)
+    connecting = asyncio.ensure_future(room.connect(settings.url, token, options))
     try:
         async with asyncio.timeout(connect_timeout_s):
-            await room.connect(settings.url, token, rtc.RoomOptions(auto_subscribe=True))
+            await asyncio.shield(connecting)
             await link.publish()
+            await link.sending()
+    except asyncio.CancelledError:  # the call went away while joining: leave behind it
+        _abandon(connecting, link)
+        raise
     except Exception as exc:  # ConnectError, publish errors, timeout: all end the join
         detail = (getattr(exc, "message", None) or str(exc)).strip() or type(exc).__name__
         if isinstance(exc, TimeoutError):
             detail = f"no answer within {connect_timeout_s:g} s"
-        with contextlib.suppress(Exception):
-            await link.disconnect()
+        if connecting.done():
+            with contextlib.suppress(Exception):
+                await link.disconnect()
+        else:
+            _abandon(connecting, link)
         raise LiveKitError(
             f"could not join LiveKit room {room_name!r} at {settings.url}: {detail}"
         ) from None

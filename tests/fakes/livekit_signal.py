@@ -5,8 +5,8 @@ participant token in `Authorization: Bearer ...`; `join_request` is a base64url
 `WrappedJoinRequest` protobuf (optionally gzip-compressed `JoinRequest`). This
 fake decodes and records every such request, checks the token with the API
 secret as the server would (HTTP 401 for a bad one), and then refuses the
-join with HTTP 503: past this point a real server answers in protobuf and
-negotiates WebRTC media, which this fake does not do.
+join with HTTP 503. `tests/fakes/livekit_sfu.py` goes on from there: it
+answers in protobuf and negotiates WebRTC media.
 """
 
 from __future__ import annotations

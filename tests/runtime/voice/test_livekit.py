@@ -1,7 +1,7 @@
 """LiveKit transport: tokens, the real SDK's join attempt against a local
 signaling endpoint, the room link over real `rtc` objects, and the transport's
-frame conversion and queueing. (No LiveKit server exists here: media through a
-real room is not exercised; see the module docstring.)"""
+frame conversion and queueing. Media through a room (the real SDK against a
+local fake SFU) is in `test_livekit_media.py`."""
 
 from __future__ import annotations
 
@@ -19,15 +19,14 @@ import pytest
 from livekit import rtc
 
 from runtime.voice.frames import AgentAudioFrame
+from runtime.voice.livekit_tokens import LiveKitSettings, mint_token, verify_token
 from runtime.voice.livekit_transport import (
     EVENTS_TOPIC,
     LiveKitError,
-    LiveKitSettings,
     LiveKitTransport,
     RtcRoomLink,
+    abandoned_joins_settled,
     join_room,
-    mint_token,
-    verify_token,
 )
 from runtime.voice.transport import TransportClosed
 from tests.fakes.livekit_signal import FakeSignalServer
@@ -263,6 +262,7 @@ class FakeLink:
     data: list[tuple[dict[str, Any], str]] = field(default_factory=list)
     clears: int = 0
     disconnects: int = 0
+    playouts: int = 0
 
     async def capture(self, pcm: bytes, sample_rate: int) -> None:
         self.captured.append((pcm, sample_rate))
@@ -275,6 +275,9 @@ class FakeLink:
 
     async def publish_data(self, payload: bytes, topic: str) -> None:
         self.data.append((json.loads(payload), topic))
+
+    async def playout(self) -> None:
+        self.playouts += 1
 
     async def disconnect(self) -> None:
         self.disconnects += 1
@@ -330,10 +333,18 @@ async def test_caller_audio_is_queued_in_order_and_close_ends_everything() -> No
     await transport.close("graph ended")
     await transport.close("again")
     assert link.disconnects == 1 and transport.close_reason == "graph ended"
+    assert link.playouts == 0  # the caller had left: nobody to hear the rest
     with pytest.raises(TransportClosed, match="graph ended"):
         await transport.play(AgentAudioFrame(pcm=b"\x00\x00"))
     with pytest.raises(TransportClosed):
         await transport.event("hangup", {})
+
+
+async def test_closing_while_the_caller_is_there_plays_out_queued_audio_first() -> None:
+    link = FakeLink()
+    transport = LiveKitTransport(link)
+    await transport.close("completed")
+    assert (link.playouts, link.disconnects) == (1, 1)
 
 
 async def test_bad_agent_audio_and_missing_room_are_refused() -> None:
@@ -357,6 +368,9 @@ async def test_a_server_that_never_answers_times_out_the_join() -> None:
                 await join_room(settings, "r", connect_timeout_s=0.5)
     finally:
         server.close()
+    # the SDK's own attempts go on after the join gave up; they end within this test
+    async with asyncio.timeout(JOIN_CEILING_S):
+        await abandoned_joins_settled()
 
 
 class RoomWithCaller:
