@@ -8,24 +8,34 @@ synthesized once with eSpeak NG (resampled to 16 kHz, kept in memory) and
 streamed in 20 ms frames at real-time pace, silence included, into the real
 Silero VAD. The caller either interrupts ("sorry, can I stop you there") a
 random 0.4-1.8 s after the agent's reply began, or says a backchannel
-("uh-huh") over it. Barge-in is confirmed by speech duration
-(`barge_in_min_speech_ms`, default thresholds of the graph schema), so the
-recogniser does not take part in it: STT is a stand-in that returns a fixed
-transcript at once.
+("uh-huh") over it. The recogniser does not take part in the barge-in rule
+used: STT is a stand-in that returns a fixed transcript at once.
 
-The transport timestamps every piece of outbound audio and the moment its
-buffer is cleared (`clear()`: the outbound audio stopped). Per interruption:
+The agent's audio is paused at the onset of caller speech over it and the
+barge-in confirmed by speech duration (`barge_in_min_speech_ms` of voiced
+speech, default thresholds of the graph schema); speech that ends before that
+resumes the audio where it stopped. The transport timestamps every piece of
+outbound audio, every clear of its buffer (the outbound audio stopped) and the
+pause, resume and barge-in events. Each stop is charged to the caller line the
+VAD was in when it happened. Per interruption:
 - `onset_to_stop_ms`: the caller's speech onset (the clock time of the first
   sample >= 500 of the utterance in the stream, known exactly because the
-  benchmark placed it there) -> the transport's clear;
-- `detect_to_stop_ms`: the pipeline's own figure, barge-in confirmed ->
-  clear returned.
-A clear during a backchannel (before the next caller line) is a false
-interruption; an interruption with no clear is a miss. Backchannels are said
-at two rates: "short" ones (speech under the threshold, which must never
-interrupt) and "natural" ones at the caller's normal rate, whose speech lasts
-longer than the threshold (a duration-only rule is expected to take those as
-interruptions; they are counted separately to show that limit).
+  benchmark placed it there) -> the transport's clear (the pause);
+- `onset_to_confirm_ms`: onset -> the barge-in confirmed (TTS and LLM
+  cancelled, the agent's line cut to what was heard);
+- `detect_to_stop_ms`: the pipeline's own figure, speech onset detected (or
+  barge-in confirmed, with no pause) -> clear returned.
+An interruption never confirmed is a miss; one whose pause was resumed before
+it was confirmed is counted, with how long the agent's audio played again
+before the next stop (`interruptions_resumed_talk_ms`). Per
+backchannel: whether it paused the agent, whether the agent resumed and the
+gap the caller heard (clear -> resumed audio at the transport), and whether
+it was confirmed as a barge-in, a false interruption (the reply cancelled).
+Backchannels are said at two rates: "short" ones (speech under the threshold,
+which must never interrupt) and "natural" ones at the caller's normal rate,
+whose speech lasts longer than the threshold (a duration-only rule is expected
+to take those as interruptions; they are counted separately to show that
+limit).
 
 Several calls run concurrently on one event loop (as in the service) to fit
 200 interruptions in about two minutes; the concurrency is reported.
@@ -34,19 +44,28 @@ Several calls run concurrently on one event loop (as in the service) to fit
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
+from benchmarks.barge_in_caller import (
+    CALLER_RATE,
+    RATE,
+    BenchTransport,
+    CountingVAD,
+    Episode,
+    Line,
+    Utterance,
+    caller_voice,
+    utterance,
+)
 from benchmarks.harness import Settings, Skipped, distribution
-from runtime.voice.audio import bytes_for_ms, resample
-from runtime.voice.frames import AgentAudioFrame, UserAudioFrame
-from runtime.voice.metrics import loop_clock
-from runtime.voice.providers.base import VAD, Transcript
+from runtime.voice.providers.base import Transcript
+
+__all__ = ["BenchTransport", "Episode", "Line", "Utterance", "measure", "run", "utterance"]
 
 DESCRIPTION = (
     "Caller speech over the agent through the real pipeline (Silero VAD, eSpeak NG, real-time "
@@ -55,10 +74,6 @@ DESCRIPTION = (
 GOALS = {"detect_to_stop_p99_ms_max": 20.0, "onset_to_stop_p50_ms_max": 250.0}
 REFERENCE = {"detect_to_stop_mean_ms": 47.0, "detect_to_stop_max_ms": 70.0}
 
-RATE = 16000
-FRAME_MS = 20.0
-#: A sample at least this loud (of 32768) is the start of caller speech.
-ONSET_LEVEL = 500
 PARAGRAPH = (
     "Thanks for calling the Bright Smiles clinic. Before we start, let me tell you about our "
     "opening hours and our new services. We are open every weekday from nine in the morning "
@@ -89,58 +104,15 @@ BACKCHANNELS = (
     ("uh-huh", 160, "natural"),
     ("okay", 160, "natural"),
 )
-CALLER_RATE = 160
 #: The caller interrupts this long after the agent's reply began (uniform, ms).
 INTERRUPT_AFTER_MS = (400.0, 1800.0)
 #: A backchannel comes this long after the reply began, and the next line
 #: this long after the backchannel ended (uniform, ms).
 BACKCHANNEL_AFTER_MS = (300.0, 900.0)
 AFTER_BACKCHANNEL_MS = (500.0, 1200.0)
-#: The caller gives up waiting for the agent after this long (a hang guard).
-WAIT_LIMIT_S = 30.0
 
 FULL = {"interruptions": 200, "backchannels": 40, "concurrency": 5}
 QUICK = {"interruptions": 12, "backchannels": 4, "concurrency": 4}
-
-
-@dataclass(frozen=True)
-class Utterance:
-    """Caller speech at 16 kHz with the offset of its first loud sample."""
-
-    text: str
-    pcm: bytes
-    onset_sample: int
-    speech_ms: float
-    kind: str = "interrupt"
-    rate: int = CALLER_RATE
-
-
-def utterance(text: str, pcm: bytes, kind: str = "interrupt", rate: int = CALLER_RATE) -> Utterance:
-    """Wrap 16 kHz PCM: where its speech starts and how long it lasts (first
-    to last sample at or above `ONSET_LEVEL`). ValueError when it is silent."""
-    samples = np.abs(np.frombuffer(pcm, dtype="<i2").astype(np.int32))
-    loud = np.flatnonzero(samples >= ONSET_LEVEL)
-    if loud.size == 0:
-        raise ValueError(f"synthesized caller line {text!r} is silent")
-    speech_ms = 1000.0 * (int(loud[-1]) - int(loud[0])) / RATE
-    return Utterance(text, pcm, int(loud[0]), speech_ms, kind, rate)
-
-
-_voices: dict[tuple[str, int], Utterance] = {}
-
-
-async def caller_voice(text: str, rate: int = CALLER_RATE, kind: str = "interrupt") -> Utterance:
-    """`text` said by eSpeak NG at `rate` words per minute (synthesized once per
-    process, then served from memory)."""
-    key = (text, rate)
-    if key not in _voices:
-        from runtime.voice.providers.espeak_tts import EspeakTTS
-
-        tts = EspeakTTS(rate=rate)
-        pcm = resample(await tts.render(text), tts.sample_rate, RATE)
-        _voices[key] = utterance(text, pcm, kind, rate)
-    found = _voices[key]
-    return found if found.kind == kind else Utterance(**{**found.__dict__, "kind": kind})
 
 
 # --- providers ----------------------------------------------------------------------
@@ -168,31 +140,6 @@ class _StandInStream:
         self._closed.set()
 
 
-class CountingVAD:
-    """A VAD that counts the audio it has judged: where the pipeline's VAD
-    stage is in the caller's stream (its clone per call is `live`)."""
-
-    def __init__(self, inner: VAD) -> None:
-        self.inner = inner
-        self.sample_rate = inner.sample_rate
-        self.frame_samples = inner.frame_samples
-        self.samples = 0
-        self.live: CountingVAD | None = None
-
-    def clone(self) -> CountingVAD:
-        twin = CountingVAD(self.inner.clone())
-        self.live = twin
-        return twin
-
-    def speech_probability(self, frame: bytes) -> float:
-        self.samples += self.frame_samples
-        return self.inner.speech_probability(frame)
-
-    def position(self) -> int:
-        """Samples of the stream the call's detector has judged so far."""
-        return self.live.samples if self.live is not None else 0
-
-
 class StandInSTT:
     """STT stand-in: a fixed final transcript at once, no interim results (the
     barge-in rule used here does not read transcripts)."""
@@ -202,119 +149,6 @@ class StandInSTT:
 
     async def open(self) -> _StandInStream:
         return _StandInStream()
-
-
-# --- the caller's side ----------------------------------------------------------------
-
-
-@dataclass
-class Line:
-    """One caller line of the script and what the transport saw of it."""
-
-    voice: Utterance
-    after_ms: float
-    onset_at: float | None = None
-    end_at: float | None = None
-    #: Sample index of the onset in the caller's stream.
-    onset_pos: int | None = None
-
-
-@dataclass
-class BenchTransport:
-    """Streams the scripted caller at real-time pace and timestamps the agent's
-    outbound audio: every piece played and every clear (audio stopped)."""
-
-    lines: list[Line]
-    vad: CountingVAD | None = None
-    name: str = "bench"
-    sample_rate: int = RATE
-    played: list[tuple[float, str]] = field(default_factory=list)
-    cleared: list[float] = field(default_factory=list)
-    #: For each clear: the stream position (samples) the VAD had judged, and
-    #: the audio sent but not yet judged (ms), the pipeline's backlog.
-    cleared_at_pos: list[int] = field(default_factory=list)
-    backlog_ms: list[float] = field(default_factory=list)
-    #: Pieces of a cut message played after its clear (must stay 0).
-    late_plays: int = 0
-    gave_up: bool = False
-    closed: str | None = None
-
-    def __post_init__(self) -> None:
-        self._agent_started: float | None = None
-        self._cut: set[str] = set()
-        self._last_id = ""
-        self._ended = asyncio.Event()
-        self._next_at = 0.0
-        self._sent = 0  # samples of caller audio handed over
-
-    async def incoming(self) -> AsyncIterator[UserAudioFrame]:
-        clock = loop_clock
-        self._next_at = clock()
-        step = bytes_for_ms(FRAME_MS, RATE)
-        silence = b"\x00" * step
-        last_end: float | None = None
-        for line in self.lines:
-            deadline = clock() + WAIT_LIMIT_S * 1000.0
-            while not self._ready(line, last_end):
-                if self._ended.is_set():
-                    return
-                if clock() > deadline:
-                    self.gave_up = True
-                    return
-                yield await self._paced(silence)
-            pcm = line.voice.pcm
-            onset_byte = line.voice.onset_sample * 2
-            for i in range(0, len(pcm), step):
-                piece = pcm[i : i + step]
-                frame = await self._paced(piece + b"\x00" * (step - len(piece)))
-                if i <= onset_byte < i + step:
-                    # The frame is handed over when its last sample is spoken.
-                    line.onset_at = clock() - FRAME_MS + 1000.0 * (onset_byte - i) / 2 / RATE
-                    line.onset_pos = self._sent - (step - (onset_byte - i)) // 2
-                yield frame
-            line.end_at = last_end = clock()
-        for _ in range(int(300 / FRAME_MS)):  # let the last barge-in land
-            yield await self._paced(silence)
-
-    def _ready(self, line: Line, last_end: float | None) -> bool:
-        started = self._agent_started
-        if started is None:
-            return False
-        since = max(started, last_end or started)
-        return loop_clock() >= since + line.after_ms
-
-    async def _paced(self, pcm: bytes) -> UserAudioFrame:
-        self._next_at += FRAME_MS
-        delay = self._next_at - loop_clock()
-        if delay > 0:
-            await asyncio.sleep(delay / 1000.0)
-        self._sent += len(pcm) // 2
-        return UserAudioFrame(pcm=pcm, sample_rate=RATE, ts_ms=loop_clock())
-
-    async def play(self, frame: AgentAudioFrame) -> None:
-        now = loop_clock()
-        if frame.message_id in self._cut:
-            self.late_plays += 1
-        if self._agent_started is None:
-            self._agent_started = now
-        self._last_id = frame.message_id
-        self.played.append((now, frame.message_id))
-
-    async def clear(self) -> None:
-        self.cleared.append(loop_clock())
-        judged = self.vad.position() if self.vad is not None else self._sent
-        self.cleared_at_pos.append(judged)
-        self.backlog_ms.append(1000.0 * max(0, self._sent - judged) / RATE)
-        self._cut.add(self._last_id)
-        self._agent_started = None
-
-    async def event(self, name: str, data: dict[str, object]) -> None:
-        if name == "hangup":
-            self._ended.set()
-
-    async def close(self, reason: str = "") -> None:
-        self.closed = reason
-        self._ended.set()
 
 
 # --- one call -------------------------------------------------------------------------
@@ -339,13 +173,25 @@ async def script(rng: random.Random, interruptions: int, backchannels: int) -> l
     return lines
 
 
+def _count(counts: dict[str, int], key: str) -> None:
+    counts[key] = counts.get(key, 0) + 1
+
+
 @dataclass
 class CallResult:
     onset_to_stop: list[float] = field(default_factory=list)
+    onset_to_confirm: list[float] = field(default_factory=list)
     detect_to_stop: list[float] = field(default_factory=list)
     pipeline_onset_to_stop: list[float] = field(default_factory=list)
     missed: int = 0
+    #: Real interruptions whose pause was resumed before they were confirmed,
+    #: and how long the agent's audio played on each time before it stopped again.
+    interruptions_resumed: int = 0
+    resumed_talk: list[float] = field(default_factory=list)
     false_by_kind: dict[str, int] = field(default_factory=dict)
+    paused_by_kind: dict[str, int] = field(default_factory=dict)
+    resumed_by_kind: dict[str, int] = field(default_factory=dict)
+    resume_gaps: list[float] = field(default_factory=list)
     backchannels_by_kind: dict[str, int] = field(default_factory=dict)
     late_plays: int = 0
     gave_up: bool = False
@@ -368,47 +214,58 @@ def _owner(spoken: list[Line], at: float, pos: int | None) -> int | None:
     return found
 
 
-def score(
-    lines: list[Line], transport: BenchTransport, barge_ins: list[dict[str, Any]]
-) -> CallResult:
-    """Match every clear to the caller line it happened in and turn the call
-    into figures. The owner is the last line whose onset the VAD had reached
-    when the agent was cut (the stream position, so a pipeline running behind
-    real time still charges the right line)."""
+def score(lines: list[Line], transport: BenchTransport) -> CallResult:
+    """Match every episode (the agent's audio stopped) to the caller line it
+    happened in and turn the call into figures. The owner is the last line
+    whose onset the VAD had reached when the audio stopped (the stream
+    position, so a pipeline running behind real time still charges the right
+    line). An interruption must be confirmed (a barge-in) to count as caught;
+    a backchannel confirmed as one is a false interruption (its reply was
+    cancelled), one paused and resumed cost the caller a gap."""
     result = CallResult(
         late_plays=transport.late_plays,
         gave_up=transport.gave_up,
         backlog_ms=list(transport.backlog_ms),
     )
     spoken = [line for line in lines if line.onset_at is not None and line.onset_pos is not None]
-    clears: dict[int, list[float]] = {}
-    positions: list[int | None] = list(transport.cleared_at_pos)
-    if len(positions) != len(transport.cleared):
-        positions = [None] * len(transport.cleared)
-    for at, pos in zip(transport.cleared, positions, strict=True):
-        owner = _owner(spoken, at, pos)
+    owned: dict[int, list[Episode]] = {}
+    for episode in transport.episodes:
+        if episode.detect_to_stop_ms is not None:
+            result.detect_to_stop.append(episode.detect_to_stop_ms)
+        if episode.onset_to_stop_ms is not None:
+            result.pipeline_onset_to_stop.append(episode.onset_to_stop_ms)
+        owner = _owner(spoken, episode.stop_at, episode.stop_pos)
         if owner is None:
-            result.errors.append("the agent was cut before the caller spoke")
+            result.errors.append("the agent was stopped before the caller spoke")
             continue
-        clears.setdefault(owner, []).append(at)
+        owned.setdefault(owner, []).append(episode)
     for i, line in enumerate(spoken):
         assert line.onset_at is not None
         kind = line.voice.kind
-        stops = clears.get(i, [])
+        episodes = owned.get(i, [])
+        confirmed = [e.confirmed_at for e in episodes if e.confirmed_at is not None]
         if kind == "interrupt":
-            if stops:
-                result.onset_to_stop.append(stops[0] - line.onset_at)
+            if episodes:
+                result.onset_to_stop.append(episodes[0].stop_at - line.onset_at)
+            if confirmed:
+                result.onset_to_confirm.append(confirmed[0] - line.onset_at)
             else:
                 result.missed += 1
-        else:
-            result.backchannels_by_kind[kind] = result.backchannels_by_kind.get(kind, 0) + 1
-            if stops:
-                result.false_by_kind[kind] = result.false_by_kind.get(kind, 0) + 1
-    for event in barge_ins:
-        if event.get("detect_to_stop_ms") is not None:
-            result.detect_to_stop.append(float(event["detect_to_stop_ms"]))
-        if event.get("onset_to_stop_ms") is not None:
-            result.pipeline_onset_to_stop.append(float(event["onset_to_stop_ms"]))
+            if any(e.resumed_at is not None for e in episodes):
+                result.interruptions_resumed += 1
+            for e, after in itertools.pairwise(episodes):
+                if e.gap_ms is not None:
+                    result.resumed_talk.append(after.stop_at - (e.stop_at + e.gap_ms))
+            continue
+        _count(result.backchannels_by_kind, kind)
+        if any(e.paused for e in episodes):
+            _count(result.paused_by_kind, kind)
+        if confirmed:
+            _count(result.false_by_kind, kind)
+        resumed = [e for e in episodes if e.resumed_at is not None]
+        if resumed:
+            _count(result.resumed_by_kind, kind)
+            result.resume_gaps += [e.gap_ms for e in resumed if e.gap_ms is not None]
     return result
 
 
@@ -443,8 +300,8 @@ async def run_call(compiled: Any, lines: list[Line], vad: Any, tts: Any) -> Call
         tts=tts,
         config=PipelineConfig.for_graph(compiled.root),
     )
-    report = await pipeline.run()
-    return score(lines, transport, report.of_type("barge_in"))
+    await pipeline.run()
+    return score(lines, transport)
 
 
 async def measure(
@@ -477,26 +334,39 @@ async def measure(
     return summarise(results, scripts, calls, wall)
 
 
+def _add(into: dict[str, int], counts: dict[str, int]) -> None:
+    for key, n in counts.items():
+        into[key] = into.get(key, 0) + n
+
+
 def summarise(
     results: list[CallResult], scripts: list[list[Line]], calls: int, wall_s: float
 ) -> dict[str, Any]:
     """The JSON figures of a run."""
     onset: list[float] = []
+    confirm: list[float] = []
     detect: list[float] = []
     pipeline_onset: list[float] = []
     backlog: list[float] = []
+    gaps: list[float] = []
+    talk: list[float] = []
     false: dict[str, int] = {}
+    paused: dict[str, int] = {}
+    resumed: dict[str, int] = {}
     said: dict[str, int] = {}
     errors: list[str] = []
     for r in results:
         onset += r.onset_to_stop
+        confirm += r.onset_to_confirm
         detect += r.detect_to_stop
         pipeline_onset += r.pipeline_onset_to_stop
         backlog += r.backlog_ms
-        for k, v in r.false_by_kind.items():
-            false[k] = false.get(k, 0) + v
-        for k, v in r.backchannels_by_kind.items():
-            said[k] = said.get(k, 0) + v
+        gaps += r.resume_gaps
+        talk += r.resumed_talk
+        _add(false, r.false_by_kind)
+        _add(paused, r.paused_by_kind)
+        _add(resumed, r.resumed_by_kind)
+        _add(said, r.backchannels_by_kind)
         errors += r.errors
     speech: dict[str, list[float]] = {}
     for lines in scripts:
@@ -513,7 +383,9 @@ def summarise(
             "backchannels_scripted": sum(
                 1 for s in scripts for line in s if line.voice.kind != "interrupt"
             ),
-            "barge_in_rule": "default graph thresholds: min_speech_ms 250, min_words 0",
+            "barge_in_rule": "default graph thresholds: pause the agent at the speech onset; "
+            "confirm at min_speech_ms 250 of voiced speech (detector probability-weighted), "
+            "min_words 0; resume when the speech ends unconfirmed (or after resume_ms 2000)",
             "vad": "Silero VAD v6 (onnxruntime)",
             "agent_tts": "eSpeak NG through the TTS and output stages, real-time pacing",
             "caller_audio": f"eSpeak NG at {CALLER_RATE} wpm, 16 kHz, 20 ms frames, real time",
@@ -521,13 +393,19 @@ def summarise(
             "not read transcripts",
             "caller_speech_ms": {k: distribution(v, digits=1) for k, v in speech.items()},
         },
-        "interruptions": len(onset),
+        "interruptions": len(confirm),
         "missed_interruptions": sum(r.missed for r in results),
         "onset_to_stop_ms": distribution(onset, digits=1),
+        "onset_to_confirm_ms": distribution(confirm, digits=1),
         "detect_to_stop_ms": distribution(detect, digits=2),
         "pipeline_onset_to_stop_ms": distribution(pipeline_onset, digits=1),
         "vad_backlog_at_stop_ms": distribution(backlog, digits=1),
+        "interruptions_resumed_before_confirmed": sum(r.interruptions_resumed for r in results),
+        "interruptions_resumed_talk_ms": distribution(talk, digits=1),
         "backchannels": said,
+        "backchannels_paused": {k: paused.get(k, 0) for k in said},
+        "backchannels_resumed": {k: resumed.get(k, 0) for k in said},
+        "resume_gap_ms": distribution(gaps, digits=1),
         "false_interruptions": {k: false.get(k, 0) for k in said},
         "late_audio_pieces_after_clear": sum(r.late_plays for r in results),
         "calls_gave_up": sum(1 for r in results if r.gave_up),
@@ -541,8 +419,9 @@ def summarise(
         },
         "baseline": {
             "reference_design": REFERENCE,
-            "floor_note": "onset -> stop cannot be below min_speech_ms (250 ms) plus the "
-            "VAD's onset delay: the rule waits for that much speech before it interrupts",
+            "floor_note": "onset -> stop cannot be below the VAD's onset rule (vad_start_ms 60 "
+            "= two 32 ms Silero frames) plus its lag; onset -> confirm cannot be below "
+            "min_speech_ms (250 ms) of voiced speech plus that lag",
         },
     }
 

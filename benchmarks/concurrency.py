@@ -16,7 +16,8 @@ Per N: end-to-end turn latency (end of caller audio -> first agent audio byte at
 the client) p50/p90/p95/p99, degradation against N = 1 in the same run, the
 server's CPU % (100 = one core; mean and peak of 0.5 s samples) and RSS (before
 the calls, peak, per call), the load generator's and the LLM stand-in's CPU %,
-how late the load generator's 20 ms ticker ran, errors, and the server's own
+how late the load generator's 20 ms ticker ran, errors (counted by kind, with
+the server's distinct warning and error log lines), and the server's own
 per-turn stage timings.
 """
 
@@ -27,6 +28,7 @@ import contextlib
 import json
 import math
 import os
+import re
 import secrets
 import signal
 import socket
@@ -347,7 +349,32 @@ def _summarise(
         out["turn_latency_ms"]["p95"] = round(percentile(latencies, 95), 1)
     if errors:
         out["first_errors"] = errors[:5]
+        out["error_kinds"] = error_kinds(errors)
     return out
+
+
+def error_kinds(errors: Sequence[str]) -> dict[str, int]:
+    """How many calls' problems read the same once the call number is removed."""
+    kinds: dict[str, int] = {}
+    for error in errors:
+        kind = re.sub(r"^call \d+: ", "", error)[:160]
+        kinds[kind] = kinds.get(kind, 0) + 1
+    return dict(sorted(kinds.items(), key=lambda kv: -kv[1]))
+
+
+def _log_problems(log: Path, start: int, limit: int = 20) -> dict[str, int]:
+    """The server's distinct WARNING/ERROR/Traceback lines written after byte
+    `start`, with how often each came (the first `limit` kinds)."""
+    with log.open("rb") as f:
+        f.seek(start)
+        text = f.read().decode(errors="replace")
+    counts: dict[str, int] = {}
+    for line in text.splitlines():
+        if re.search(r"WARNING|ERROR|Traceback|Error:", line):
+            key = line.strip()[:200]
+            if key in counts or len(counts) < limit:
+                counts[key] = counts.get(key, 0) + 1
+    return counts
 
 
 def _degradation(rows: list[dict[str, Any]]) -> None:
@@ -439,13 +466,18 @@ async def run(settings: Settings) -> dict[str, Any]:
             rows = []
             for n in sizes:
                 rss_before = tree_rss_mb(server.proc.pid)
+                log_at = server.log.stat().st_size
                 pids = {"server": server.proc.pid, "llm": llm.proc.pid}
                 async with _profiled(server.proc.pid, n):
                     with Sampler(pids) as sampler:
                         loads = await _load(
                             base, token, n, turns, settings.seed, tmp, env, quick=settings.quick
                         )
-                rows.append(_summarise(n, loads, sampler, rss_before, turns))
+                row = _summarise(n, loads, sampler, rss_before, turns)
+                problems = _log_problems(server.log, log_at)
+                if problems:
+                    row["server_log_problems"] = problems
+                rows.append(row)
                 if server.proc.returncode is not None:
                     raise RuntimeError(f"the service died during N={n}:\n{server.tail()}")
     _degradation(rows)

@@ -15,11 +15,11 @@ process, turns interleaved one for one so machine noise hits both alike.
 Measured per turn: `graph` (the compiled Switchboard graph resumed with
 `ainvoke`, like the baseline), `session` (`CallSession.send`, the product's
 turn: graph run streamed as events and the final state kept, so the next turn
-knows without a read whether the call has ended) and `baseline`. Calls are 10 turns long, then a new call starts. Beside
-wall time, `cpu_ms_p50` gives this process's CPU time per turn: on a shared,
-busy machine wall-clock percentiles mostly measure waiting for a core, and
-the CPU figure shows what the turn itself costs (the Redis server's share is
-not in it).
+knows without a read whether the call has ended) and `baseline`. Calls are 10
+turns long, then a new call starts. Beside wall time, `cpu_ms_p50` gives this
+process's CPU time per turn: on a shared, busy machine wall-clock percentiles
+mostly measure waiting for a core, and the CPU figure shows what the turn
+itself costs (the Redis server's share is not in it).
 """
 
 from __future__ import annotations

@@ -39,6 +39,8 @@ class BargeInSettings(_Model):
     enabled: bool = True
     min_speech_ms: int = 250
     min_words: int = 0
+    pause: bool = True
+    resume_ms: int = 2000
 
 
 class VoiceSettings(_Model):

@@ -88,6 +88,11 @@ DEFAULT_PREFIX = "switchboard:cp"
 DEFAULT_TTL_S = 3600
 #: Reconnect-and-retry attempts of one command after a connection error.
 RECONNECT_RETRIES = 3
+#: Connections of a saver's own pool: enough for hundreds of calls' commands
+#: in flight on one event loop (each takes well under a millisecond in Redis).
+POOL_MAX_CONNECTIONS = 64
+#: Longest a command waits for a free pooled connection before failing.
+POOL_TIMEOUT_S = 30.0
 # Registry entries outlive their thread's TTL by this much before being pruned,
 # so an app-server clock ahead of Redis's never hides a live thread.
 REGISTRY_GRACE_MS = 60_000
@@ -141,13 +146,22 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
         prefix: str = DEFAULT_PREFIX,
         serde: SerializerProtocol | None = None,
         socket_timeout_s: float = 5.0,
+        max_connections: int = POOL_MAX_CONNECTIONS,
+        pool_timeout_s: float = POOL_TIMEOUT_S,
     ) -> RedisCheckpointSaver:
-        """A saver owning a new client for `url` (redis://, rediss://, unix://).
+        """A saver owning a new client for `url` (redis://, rediss://, unix://)
+        on a pool of at most `max_connections` connections; a command finding
+        them all busy waits up to `pool_timeout_s` for one.
 
         No I/O happens here; raises ValueError when redis-py rejects the URL.
         """
-        client = aioredis.from_url(
+        # A blocking pool: past `max_connections` commands in flight, a command
+        # waits for a free connection (up to `pool_timeout_s`) instead of
+        # failing with MaxConnectionsError, so load costs latency, not calls.
+        pool = aioredis.BlockingConnectionPool.from_url(
             url,
+            max_connections=max_connections,
+            timeout=pool_timeout_s,
             socket_timeout=socket_timeout_s,
             socket_connect_timeout=socket_timeout_s,
             # Pooled connections go stale when Redis restarts: each command
@@ -156,6 +170,7 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
             retry_on_error=[RedisConnectionError, RedisTimeoutError],
             decode_responses=False,
         )
+        client = aioredis.Redis.from_pool(pool)
         return cls(client, ttl_s=ttl_s, prefix=prefix, serde=serde, owns_client=True)
 
     async def aclose(self) -> None:

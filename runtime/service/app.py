@@ -32,7 +32,9 @@ from runtime.sentiment import configured_scorer
 from runtime.service.auth import TokenService, UserStore, authenticate, websocket_call_access
 from runtime.service.calls import CallService, UnknownAgent, UnknownCall
 from runtime.service.errors import COMMON, error_responses
+from runtime.service.gc_tuning import tune_for_service
 from runtime.service.live import LiveBus, LocalLiveBus, RedisLiveBus, live_router
+from runtime.service.livekit_calls import LiveKitCalls, livekit_router
 from runtime.service.ratelimit import RateLimits, client_address, digest, parse_limit
 from runtime.service.recordings import recording_hook, recordings_router
 from runtime.service.routes_agents import agents_router
@@ -195,9 +197,11 @@ def _install_errors(app: FastAPI) -> None:
         app.add_exception_handler(kind, unavailable)
 
 
-def create_app(settings: ServiceSettings | None = None) -> FastAPI:
+def create_app(settings: ServiceSettings | None = None, *, tune_gc: bool = False) -> FastAPI:
     """The service app for `settings` (default: read from the environment).
-    Nothing is opened until the app starts (its lifespan)."""
+    Nothing is opened until the app starts (its lifespan). `tune_gc`: once
+    started, set the process's garbage collector for serving calls
+    (`runtime.service.gc_tuning`); for a worker process of its own."""
     settings = settings or ServiceSettings()
 
     @asynccontextmanager
@@ -246,6 +250,11 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
                 live=live,
                 tools=tools,
             )
+            # Last in, first out: LiveKit agents leave their rooms before the
+            # recorder and the stores close.
+            stack.push_async_callback(app.state.livekit.aclose)
+            if tune_gc:
+                tune_for_service()
             yield
 
     app = FastAPI(
@@ -257,6 +266,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.tokens = TokenService(settings)
     app.state.rate_limits = RateLimits(settings.rate_limit_url)
+    app.state.livekit = LiveKitCalls()
     api = APIRouter(prefix="/api", responses=COMMON)
     api.include_router(_auth_router())
     api.include_router(agents_router())
@@ -264,6 +274,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     api.include_router(recordings_router())
     api.include_router(analytics_router())
     api.include_router(live_router(), tags=["live"])
+    api.include_router(livekit_router())
     app.include_router(api)
     _mount_voice(app)
 
@@ -283,6 +294,12 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
             allow_headers=["Authorization", "Content-Type"],
         )
     return app
+
+
+def serve_app() -> FastAPI:
+    """The app `switchboard serve` runs in each worker process: settings from
+    the environment, garbage collector tuned for serving calls."""
+    return create_app(tune_gc=True)
 
 
 def _mount_voice(app: FastAPI) -> None:

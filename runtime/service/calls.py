@@ -32,6 +32,7 @@ from runtime.db.agent_version import AgentVersion, describe_graph_file_async
 from runtime.db.recorder import CallRecorder
 from runtime.llm import default_llm_factory
 from runtime.service.live import LiveBus, live_message
+from runtime.service.live_tokens import TokenCoalescer
 from runtime.session import CallEnded, CallEvent, CallSession
 from schemas.catalog import GraphCatalog
 from schemas.diagnostics import Diagnostic, GraphError
@@ -64,8 +65,9 @@ class CallObserver:
     live: LiveBus
     agent: str
 
-    async def publish(self, call_id: str, event: CallEvent) -> None:
-        await self.live.publish(live_message(call_id, self.agent, event.as_dict()))
+    async def publish(self, call_id: str, event: CallEvent | dict[str, Any]) -> None:
+        data = event.as_dict() if isinstance(event, CallEvent) else event
+        await self.live.publish(live_message(call_id, self.agent, data))
 
     async def recorded(
         self,
@@ -79,7 +81,7 @@ class CallObserver:
     ) -> int:
         """Record one step (its number from the checkpoint's turn counter)
         and return that number."""
-        turn = int((await session.state()).get("turn", 0))
+        turn = int((await _checkpointed_state(session)).get("turn", 0))
         step = turn + 1 if hangup else turn
         await self.recorder.record(
             session.call_id,
@@ -96,6 +98,15 @@ class CallObserver:
         if not self.recorder.failing:
             await self.recorder.flush(STEP_RECORD_WAIT_S)
         return step
+
+
+async def _checkpointed_state(session: CallSession) -> dict[str, Any]:
+    """The call's checkpointed state: what the session's last complete run
+    left (one process drives a call at a time), else read back."""
+    known = session._known
+    if known is not None:
+        return known[0]
+    return await session.state()
 
 
 @dataclass
@@ -154,10 +165,16 @@ class ObservedSession(CallSession):
                 live_message(self.call_id, observer.agent, {"type": "caller", "text": caller_text})
             )
         events: list[CallEvent] = []
+        # LLM tokens reach the live feed joined (`live_tokens`); the caller of
+        # this stream still gets every event as it happens.
+        tokens = TokenCoalescer()
         async for event in stream:
             events.append(event)
-            await observer.publish(self.call_id, event)
+            for message in tokens.add(event.as_dict()):
+                await observer.publish(self.call_id, message)
             yield event
+        for message in tokens.flush():
+            await observer.publish(self.call_id, message)
         self.steps[position] = await observer.recorded(
             self,
             events,

@@ -40,7 +40,7 @@ def serve(
         err.print("[red]error:[/] set SWITCHBOARD_JWT_SECRET when running several workers")
         raise typer.Exit(2)
     uvicorn.run(
-        "runtime.service.app:create_app",
+        "runtime.service.app:serve_app",
         factory=True,
         host=host or settings.host,
         port=settings.port if port is None else port,

@@ -21,7 +21,8 @@ DESCRIPTIONS = {
     415: "Unsupported request content type",
     422: "Invalid request: the detail names each problem",
     429: "Rate limit exceeded; retry after `Retry-After` seconds",
-    503: "Storage unavailable or the agent's graph file is invalid",
+    502: "The media server (LiveKit) refused or did not answer the agent's join",
+    503: "Storage unavailable, the agent's graph file is invalid, or LiveKit is not configured",
 }
 
 

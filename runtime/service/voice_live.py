@@ -3,7 +3,8 @@
 The graph's events of a voice call are published and recorded by its
 `ObservedSession` like a text call's. The voice pipeline's own events go
 through `VoiceCallObserver`, the pipeline's event hook: interim and final
-caller transcripts, backchannels, barge-ins (with what the caller heard of each
+caller transcripts, backchannels, the agent's audio paused at caller speech
+and resumed after a backchannel, barge-ins (with what the caller heard of each
 cut line as `text`), each turn's metrics and the hang-up are published on the
 live feed in the message format the dashboard reads (`live_message`), and each
 turn's speech latencies are merged into the turn of the step they measure
@@ -32,7 +33,17 @@ if TYPE_CHECKING:
 log = logging.getLogger("switchboard.service.voice")
 
 #: Pipeline events put on the live feed (graph events go there already).
-LIVE_TYPES = frozenset({"transcript", "backchannel", "barge_in", "metrics", "hangup"})
+LIVE_TYPES = frozenset(
+    {
+        "transcript",
+        "backchannel",
+        "barge_in_paused",
+        "barge_in_resumed",
+        "barge_in",
+        "metrics",
+        "hangup",
+    }
+)
 #: Pipeline metric -> latency stage as the database and dashboards name it.
 STAGES = {
     "stt_final_ms": "stt_ms",

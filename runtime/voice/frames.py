@@ -84,10 +84,13 @@ class UserTurnFrame(SystemFrame):
 
 @dataclass
 class InterruptionFrame(SystemFrame):
-    """Barge-in: stop speaking now, flush everything queued."""
+    """Barge-in: stop speaking now, flush everything queued. `stopped_ms` is
+    set when the agent's audio already stopped then (paused at the speech's
+    onset, before the barge-in was confirmed)."""
 
     onset_ms: float = 0.0
     detected_ms: float = 0.0
+    stopped_ms: float | None = None
 
 
 @dataclass

@@ -114,6 +114,8 @@ class LiveKitTransport:
         self._out_rs: Resampler | None = None
         self._out = bytearray()
         self._ended = False
+        #: Set once the caller's audio track is subscribed (or the caller is gone).
+        self.caller_joined = asyncio.Event()
 
     # -- caller side ------------------------------------------------------------
 
@@ -132,6 +134,7 @@ class LiveKitTransport:
         """The caller is gone: `incoming()` ends after the audio already queued."""
         if not self._ended:
             self._ended = True
+            self.caller_joined.set()  # nobody waits for a caller who is gone
             log.info("LiveKit caller side ended: %s", reason)
             self._inbox.put_nowait(None)
 
@@ -297,6 +300,7 @@ class RtcRoomLink:
         self.caller_identity = participant.identity
         self._reading_sid = track.sid
         self._reading = asyncio.ensure_future(self._read(track))
+        self.transport.caller_joined.set()
 
     async def _read(self, track: rtc.Track) -> None:
         try:

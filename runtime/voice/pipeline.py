@@ -224,6 +224,8 @@ class VoicePipeline:
             log.debug("clear not delivered: %s", exc)
         stopped = self.clock()
         shared.play_until = min(shared.play_until, stopped)
+        if frame.stopped_ms is not None:  # paused at the onset: stopped then
+            stopped = frame.stopped_ms
         turn = shared.metrics.barge_in(
             onset_at=frame.onset_ms, detected_at=frame.detected_ms, stopped_at=stopped
         )

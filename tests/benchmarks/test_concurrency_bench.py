@@ -6,6 +6,7 @@ errors. Timings are never asserted against goals."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -140,3 +141,21 @@ async def test_tiny_real_run_has_the_documented_shape(
         assert row["server_stage_ms"]["llm_first_token_ms"]["min"] >= 600.0
         assert row["server_stage_ms"]["tts_first_audio_ms"]["min"] >= 199.0
     assert figures["goal_met"] is None  # N = 200 not run
+
+
+def test_errors_are_counted_by_kind_and_server_log_problems_by_line(tmp_path: Path) -> None:
+    errors = [
+        "call 3: TimeoutError: waited too long",
+        "call 17: TimeoutError: waited too long",
+        "call 17: the agent said its fallback line",
+    ]
+    assert concurrency.error_kinds(errors) == {
+        "TimeoutError: waited too long": 2,
+        "the agent said its fallback line": 1,
+    }
+    log = tmp_path / "serve.log"
+    log.write_text("WARNING old problem\n")
+    start = log.stat().st_size
+    with log.open("a") as f:
+        f.write("INFO fine\nWARNING slow\nERROR broke\nWARNING slow\n")
+    assert concurrency._log_problems(log, start) == {"WARNING slow": 2, "ERROR broke": 1}

@@ -1,12 +1,13 @@
-"""Output stage: agent audio to the transport at real time, stopped at once by
-a barge-in, and the account of what the caller actually heard.
+"""Output stage: agent audio to the transport at real time, paused at once
+when the caller starts speaking over it (and resumed, or stopped for good by a
+barge-in), and the account of what the caller actually heard.
 
 Audio goes out in `chunk_ms` pieces, each sent no earlier than `lead_ms`
 before the previous one ends at the far end, so the far end never holds more
-than about `lead_ms` of agent audio and `clear()` on barge-in discards at most
-that. Events that must follow the audio (the graph waiting for the caller,
-the end of the call) travel through this stage's queue and are sent when the
-audio before them has played out.
+than about `lead_ms` of agent audio and `clear()` on a pause or barge-in
+discards at most that. Events that must follow the audio (the graph waiting
+for the caller, the end of the call) travel through this stage's queue and are
+sent when the audio before them has played out, after any pause.
 
 `HeardLedger` keeps, for each agent message being spoken, its sentences and
 the intervals at which their audio played. At a barge-in, a message not heard
@@ -18,7 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import math
-from dataclasses import dataclass, field
+from collections import deque
+from dataclasses import dataclass, field, replace
 
 from runtime.voice.audio import bytes_for_ms, duration_s
 from runtime.voice.frames import (
@@ -29,9 +31,10 @@ from runtime.voice.frames import (
     Frame,
     InterruptionFrame,
     MetricsFrame,
+    SystemFrame,
 )
 from runtime.voice.sentences import first_words, word_count
-from runtime.voice.stages.base import CallShared, Stage
+from runtime.voice.stages.base import CallShared, Stage, log
 from runtime.voice.transport import Transport, TransportClosed
 
 #: Speech length assumed per word for a sentence whose audio is not all
@@ -92,10 +95,11 @@ class HeardLedger:
         *,
         start: float | None = None,
         last: bool = False,
-    ) -> None:
+    ) -> _Sentence:
         """Audio of the current sentence of `message_id`: played from `start`
         (clock ms), or queued and never played when `start` is None. `last`
-        marks the end of that sentence's audio."""
+        marks the end of that sentence's audio. Returns the sentence it was
+        accounted to."""
         message_id = self._aliases.get(message_id, message_id)
         message = self._messages.setdefault(message_id, _Message())
         sentence = next((s for s in message.sentences if not s.synthesized), None)
@@ -107,6 +111,24 @@ class HeardLedger:
             sentence.played.append((start, start + audio_ms))
         if last:
             sentence.synthesized = True
+        return sentence
+
+    @staticmethod
+    def retract(
+        sentence: _Sentence, start: float, audio_ms: float, keep_ms: float, last: bool
+    ) -> None:
+        """Take back audio accounted by `account(start=start)` to `sentence`
+        except its first `keep_ms` (the part played before a pause): the rest
+        is accounted again when it is played. Retracting the pieces of a pause
+        latest first restores the ledger as it was before they were sent."""
+        interval = (start, start + audio_ms)
+        if interval in sentence.played:
+            sentence.played.remove(interval)
+        if keep_ms > 0:
+            sentence.played.append((start, start + keep_ms))
+        sentence.audio_ms = max(0.0, sentence.audio_ms - (audio_ms - keep_ms))
+        if last and keep_ms < audio_ms:
+            sentence.synthesized = False
 
     def heard(self, message_id: str, now: float) -> tuple[str, bool]:
         """(text heard by `now`, whether the whole message was heard)."""
@@ -150,25 +172,75 @@ class HeardLedger:
         return message_id in self._messages
 
 
+@dataclass(frozen=True)
+class _Piece:
+    """A piece of agent audio on its way to the transport."""
+
+    pcm: bytes
+    sample_rate: int
+    message_id: str
+    text: str
+    #: The last audio of its sentence (for the ledger).
+    last: bool
+    #: Sending it finishes a sentence counted in `pending_sentences`.
+    counted: bool
+
+
+@dataclass(frozen=True)
+class _Sent:
+    """A piece given to the transport, and where the ledger put it."""
+
+    piece: _Piece
+    start: float
+    audio_ms: float
+    sentence: _Sentence
+
+
+class _Drain(SystemFrame):
+    """Play the audio a pause took back (queued by `resume()` when the stage
+    is not sending)."""
+
+
 class OutputStage(Stage):
+    """Paces agent audio to the transport; see the module docstring.
+
+    `pause()` (the `Playback` of `CallShared`) stops the audio at once: the
+    transport's buffer is cleared and the audio sent but not yet played
+    (`lead_ms` at most) is taken back, cut at the clock time of the pause,
+    ahead of what is still queued; its ledger entries are retracted, so what
+    the caller heard is exact at the pause. `resume()` sends it again from
+    there: the caller hears a gap, nothing lost or repeated. A barge-in
+    (`flush()` + `interrupt()`) ends a pause and drops it all."""
+
     name = "output"
 
     def __init__(self, shared: CallShared, transport: Transport, ledger: HeardLedger) -> None:
         super().__init__(shared)
         self.transport = transport
         self.ledger = ledger
-        #: What `_sleep_until` waits on; a barge-in resolves it at once.
+        #: What `_sleep_until` waits on; a barge-in or a pause resolves it at once.
         self._wake: asyncio.Future[None] | None = None
-        #: The frame being played and the index of its next piece.
-        self._playing: tuple[AgentAudioFrame, list[bytes], int] | None = None
+        #: Audio to send next, in order (taken-back audio first after a pause).
+        self._pending: deque[_Piece] = deque()
+        #: The piece being handed to the transport, if any.
+        self._in_flight: _Piece | None = None
+        #: Pieces sent whose audio may not have played yet at the far end.
+        self._sent: deque[_Sent] = deque()
+        self.paused = False
+        self._paused_at = 0.0
+        self._resumed: asyncio.Future[None] | None = None
+        self._sending = False
         self.end_reason: str | None = None
         self._gone = False
+        shared.playback = self
 
     async def process(self, frame: Frame) -> None:
         if isinstance(frame, AgentAudioFrame):
             await self._play(frame)
+        elif isinstance(frame, _Drain):
+            await self._send_pending(self.shared.epoch)
         elif isinstance(frame, EventFrame) and frame.type == "waiting":
-            await self._sleep_until(self.shared.play_until)
+            await self._drain()
             self.ledger.prune(self.shared.clock())
             data = dict(frame.data)
             turn = data.pop("turn", None)
@@ -184,52 +256,102 @@ class OutputStage(Stage):
             await self.shared.emit("metrics", {"name": frame.name, **frame.data})
         elif isinstance(frame, EndFrame):
             if frame.reason != "hangup":
-                await self._sleep_until(self.shared.play_until)
+                await self._drain()
             await self.shared.emit_metrics()
             self.end_reason = frame.reason
             await self.shared.emit("hangup", {"reason": frame.reason})
 
+    # --- sending ----------------------------------------------------------------
+
     async def _play(self, frame: AgentAudioFrame) -> None:
+        step = max(2, bytes_for_ms(self.shared.config.chunk_ms, frame.sample_rate))
+        pcm = frame.pcm
+        chunks = [pcm[i : i + step] for i in range(0, len(pcm), step)] or [b""]
+        for index, chunk in enumerate(chunks):
+            last = frame.last_of_text and index == len(chunks) - 1
+            self._pending.append(
+                _Piece(chunk, frame.sample_rate, frame.message_id, frame.text, last, last)
+            )
+        await self._send_pending(self.shared.epoch)
+
+    async def _drain(self) -> None:
+        """Wait until all audio sent or taken back has played (or a barge-in)."""
         shared = self.shared
         epoch = shared.epoch
-        step = max(2, bytes_for_ms(shared.config.chunk_ms, frame.sample_rate))
-        pieces = [frame.pcm[i : i + step] for i in range(0, len(frame.pcm), step)] or [b""]
-        for index, piece in enumerate(pieces):
-            self._playing = (frame, pieces, index)
-            await self._sleep_until(shared.play_until - shared.config.lead_ms)
+        while True:
+            await self._send_pending(epoch)
             if epoch != shared.epoch:
                 return
-            last = frame.last_of_text and index == len(pieces) - 1
-            audio_ms = 1000.0 * duration_s(piece, frame.sample_rate) / shared.config.speed
-            now = shared.clock()
-            start = max(shared.play_until, now) if piece else now
-            if piece and not self._gone:
-                try:
-                    await self.transport.play(
-                        AgentAudioFrame(
-                            pcm=piece,
-                            sample_rate=frame.sample_rate,
-                            message_id=frame.message_id,
-                            text=frame.text,
-                            last_of_text=last,
-                            ts_ms=now,
-                        )
-                    )
-                except TransportClosed:
-                    # The caller is gone; the reader ends the call. Keep
-                    # pacing so the heard-accounting stays true to time.
-                    self._gone = True
+            await self._sleep_until(shared.play_until)
+            if epoch != shared.epoch or not (self.paused or self._pending):
+                return
+
+    async def _send_pending(self, epoch: int) -> None:
+        """Send `_pending` at real time, holding while paused; returns when it
+        is empty and not paused, or on a barge-in (epoch changed)."""
+        shared = self.shared
+        self._sending = True
+        try:
+            while True:
+                if self.paused:
+                    await self._until_resumed()
+                    if epoch != shared.epoch:
+                        return
+                    continue
+                if not self._pending:
+                    return
+                await self._sleep_until(shared.play_until - shared.config.lead_ms)
                 if epoch != shared.epoch:
-                    return  # flush() accounted this piece as not heard
-                shared.metrics.audio_out()
-                shared.play_until = start + audio_ms
-            self.ledger.account(frame.message_id, frame.text, audio_ms, start=start, last=last)
-        self._playing = None
-        if frame.last_of_text:
+                    return
+                if self.paused or not self._pending:
+                    continue
+                await self._send(self._pending.popleft(), epoch)
+                if epoch != shared.epoch:
+                    return
+        finally:
+            self._sending = False
+
+    async def _send(self, piece: _Piece, epoch: int) -> None:
+        shared = self.shared
+        audio_ms = 1000.0 * duration_s(piece.pcm, piece.sample_rate) / shared.config.speed
+        now = shared.clock()
+        start = max(shared.play_until, now) if piece.pcm else now
+        if piece.pcm and not self._gone:
+            self._in_flight = piece
+            try:
+                await self.transport.play(
+                    AgentAudioFrame(
+                        pcm=piece.pcm,
+                        sample_rate=piece.sample_rate,
+                        message_id=piece.message_id,
+                        text=piece.text,
+                        last_of_text=piece.last,
+                        ts_ms=now,
+                    )
+                )
+            except TransportClosed:
+                # The caller is gone; the reader ends the call. Keep
+                # pacing so the heard-accounting stays true to time.
+                self._gone = True
+            if epoch != shared.epoch or self._in_flight is not piece:
+                # flush() accounted it as not heard, or a pause took it back.
+                return
+            self._in_flight = None
+            shared.metrics.audio_out()
+            shared.play_until = start + audio_ms
+        sentence = self.ledger.account(
+            piece.message_id, piece.text, audio_ms, start=start, last=piece.last
+        )
+        sent = self._sent
+        while sent and sent[0].start + sent[0].audio_ms <= now:
+            sent.popleft()
+        if audio_ms > 0:
+            sent.append(_Sent(piece, start, audio_ms, sentence))
+        if piece.counted:
             shared.pending_sentences = max(0, shared.pending_sentences - 1)
 
     async def _sleep_until(self, t: float) -> None:
-        """Wait until clock time `t`; a barge-in ends the wait at once."""
+        """Wait until clock time `t`; a barge-in or a pause ends the wait at once."""
         delay = t - self.shared.clock()
         if delay <= 0:
             return
@@ -245,20 +367,99 @@ class OutputStage(Stage):
             timer.cancel()
             self._wake = None
 
+    async def _until_resumed(self) -> None:
+        if self._resumed is None or self._resumed.done():
+            self._resumed = asyncio.get_running_loop().create_future()
+        await self._resumed
+
+    # --- pause and resume (`Playback`) -------------------------------------------
+
+    def holding(self) -> bool:
+        return self.paused or bool(self._pending)
+
+    async def pause(self, onset_at: float) -> float:
+        shared = self.shared
+        now = shared.clock()
+        if self.paused:
+            return now
+        self.paused = True
+        self._paused_at = now
+        held_ms = self._take_back(now)
+        shared.play_until = min(shared.play_until, now)
+        if self._wake is not None:
+            _resolve(self._wake)
+        if not self._gone:
+            try:
+                await self.transport.clear()
+            except Exception as exc:
+                log.debug("clear not delivered: %s", exc)
+        stopped = shared.clock()
+        await shared.emit(
+            "barge_in_paused",
+            {
+                "held_ms": round(held_ms, 1),
+                "detect_to_stop_ms": round(stopped - now, 2),
+                "onset_to_stop_ms": round(max(0.0, stopped - onset_at), 1),
+            },
+        )
+        return stopped
+
+    async def resume(self, reason: str) -> None:
+        if not self.paused:
+            return
+        self.paused = False
+        if self._resumed is not None:
+            _resolve(self._resumed)
+        if self._pending and not self._sending:
+            self.put(_Drain(ts_ms=self.shared.clock()))
+        paused_ms = self.shared.clock() - self._paused_at
+        await self.shared.emit(
+            "barge_in_resumed", {"reason": reason, "paused_ms": round(paused_ms, 1)}
+        )
+
+    def _take_back(self, now: float) -> float:
+        """Put the audio not played by `now` back at the head of `_pending`
+        (a piece playing at `now` cut there) and retract it from the ledger;
+        returns how much (ms) was taken back."""
+        speed = self.shared.config.speed
+        back: list[_Piece] = []
+        held_ms = 0.0
+        while self._sent:
+            rec = self._sent.pop()
+            if rec.start + rec.audio_ms <= now:
+                break
+            keep = max(0.0, now - rec.start)
+            self.ledger.retract(rec.sentence, rec.start, rec.audio_ms, keep, rec.piece.last)
+            held_ms += rec.audio_ms - keep
+            cut = bytes_for_ms(keep * speed, rec.piece.sample_rate) if keep > 0 else 0
+            back.append(replace(rec.piece, pcm=rec.piece.pcm[cut:], counted=False))
+        self._sent.clear()
+        back.reverse()
+        if self._in_flight is not None:
+            back.append(self._in_flight)
+            self._in_flight = None
+        self._pending.extendleft(reversed(back))
+        return held_ms
+
+    # --- barge-in -----------------------------------------------------------------
+
     def flush(self) -> int:
         """Drop queued audio, first accounting it (never played) to its
         sentences so the played fraction of each is known."""
         speed = self.shared.config.speed
-        if self._playing is not None:
-            frame, pieces, index = self._playing
-            rest = b"".join(pieces[index:])
+        pieces = list(self._pending)
+        if self._in_flight is not None:
+            pieces.insert(0, self._in_flight)
+        for piece in pieces:
             self.ledger.account(
-                frame.message_id,
-                frame.text,
-                1000.0 * duration_s(rest, frame.sample_rate) / speed,
-                last=frame.last_of_text,
+                piece.message_id,
+                piece.text,
+                1000.0 * duration_s(piece.pcm, piece.sample_rate) / speed,
+                last=piece.last,
             )
-            self._playing = None
+        self._pending.clear()
+        self._sent.clear()
+        self._in_flight = None
         return super().flush()
 
     def dropping(self, frame: DataFrame) -> None:
@@ -271,8 +472,10 @@ class OutputStage(Stage):
             )
 
     async def interrupt(self, frame: InterruptionFrame) -> None:
-        if self._wake is not None:
-            _resolve(self._wake)
+        self.paused = False
+        for future in (self._wake, self._resumed):
+            if future is not None:
+                _resolve(future)
 
 
 def _resolve(future: asyncio.Future[None]) -> None:

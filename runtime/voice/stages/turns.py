@@ -9,14 +9,19 @@ caller speech over the agent becomes a barge-in.
   the fallback line. After an empty turn an idle agent re-announces
   `waiting`, so a client always hears `waiting` or `hangup` after its turn.
 - Speech that starts while the agent is active (working on or speaking a
-  reply) is a barge-in candidate. It interrupts once it has lasted
-  `barge_in_min_speech_ms` of audio, or once an interim transcript has
+  reply) is a barge-in candidate. With `barge_in_pause` the agent's audio is
+  paused at its onset (`Playback.pause`: nothing more is heard, nothing is
+  lost). It interrupts once it has `barge_in_min_speech_ms` of voiced audio
+  (`SpeechProgressFrame.voiced_ms`: a detector's trailing frames after a short
+  "uh-huh" count for little), or once an interim transcript has
   `barge_in_min_words` words (when that is set); it then is the caller's turn.
 - A candidate that ends before that while the agent is still active is a
-  backchannel ("uh-huh"): the agent goes on, and its transcript is reported as
-  a `backchannel` event but never sent to the graph. If the agent finished
-  speaking before the candidate ended, it is an ordinary turn. With barge-in
-  disabled, speech over the agent is ignored the same way.
+  backchannel ("uh-huh"): the agent's audio resumes where it was paused, and
+  the transcript is reported as a `backchannel` event but never sent to the
+  graph. A pause neither confirmed nor ended `barge_in_resume_ms` after it
+  began resumes too (the candidate can still interrupt later). If the agent
+  finished speaking before the candidate ended, it is an ordinary turn. With
+  barge-in disabled, speech over the agent is ignored the same way.
 - Once a caller turn is under way, further segments belong to it whatever the
   agent is doing: the caller has the floor.
 """
@@ -28,6 +33,7 @@ from dataclasses import dataclass
 
 from runtime.voice.audio import duration_s
 from runtime.voice.frames import (
+    EndFrame,
     EventFrame,
     Frame,
     InterruptionFrame,
@@ -53,6 +59,9 @@ class _Segment:
     mode: str
     onset_ms: float
     end_clock: float | None = None
+    #: Clock times the agent's audio was paused for it (asked, stopped).
+    paused_at: float | None = None
+    stopped_at: float | None = None
 
 
 class TurnStage(Stage):
@@ -70,23 +79,29 @@ class TurnStage(Stage):
         self._turn_open = False
         self._last_end_audio = 0.0
         self._last_end_clock = 0.0
+        #: The segment the agent's audio is paused for, and when that resumes.
+        self._paused: _Segment | None = None
+        self._resume_at = 0.0
 
     # --- frames -----------------------------------------------------------------
 
     async def process(self, frame: Frame) -> None:
         if isinstance(frame, UserAudioFrame):
             self.audio_ms += 1000.0 * duration_s(frame.pcm, frame.sample_rate)
+            await self._resume_if_due()
             await self._maybe_end_turn()
         elif isinstance(frame, SpeechProgressFrame):
             seg = self._speaking
             if (
                 seg is not None
                 and seg.mode == PENDING
-                and frame.speech_ms >= self.shared.config.barge_in_min_speech_ms
+                and frame.voiced_ms >= self.shared.config.barge_in_min_speech_ms
             ):
                 await self._barge_in(seg)
         elif isinstance(frame, SpeechStartedFrame):
-            self._speaking = _Segment(self._mode_for_new_speech(), frame.onset_ms)
+            seg = self._speaking = _Segment(self._mode_for_new_speech(), frame.onset_ms)
+            if seg.mode == PENDING and self.shared.config.barge_in_pause:
+                await self._pause(seg)
         elif isinstance(frame, SpeechStoppedFrame):
             await self._speech_stopped(frame)
         elif isinstance(frame, TranscriptFrame) and not frame.final:
@@ -105,16 +120,30 @@ class TurnStage(Stage):
         elif isinstance(frame, EventFrame) and frame.type == "stt_error":
             await self._final("", str(frame.data.get("error", "speech recognition failed")))
         else:
+            if isinstance(frame, EndFrame) and self._paused is not None:
+                # The caller hung up mid-pause: the output must not wait for a
+                # decision that will never come (its queue ends with this frame).
+                await self._resume("hangup")
             await self.push(frame)
 
     def wait_timeout_s(self) -> float | None:
+        deadlines = [self._turn_deadline()]
+        if self._paused is not None:
+            deadlines.append(self._resume_at)
+        due = [d for d in deadlines if d is not None]
+        if not due:
+            return None
+        return max(0.0, (min(due) - self.shared.clock()) / 1000.0)
+
+    def _turn_deadline(self) -> float | None:
         if not self._turn_open or self._speaking is not None or self._turn_finals_pending():
             return None
-        deadline = self._last_end_clock + self.shared.config.end_of_turn_ms + WALL_SLACK_MS
-        return max(0.0, (deadline - self.shared.clock()) / 1000.0)
+        return self._last_end_clock + self.shared.config.end_of_turn_ms + WALL_SLACK_MS
 
     async def on_timeout(self) -> None:
-        await self._maybe_end_turn(by_clock=True)
+        await self._resume_if_due()
+        if self._turn_deadline() is not None:
+            await self._maybe_end_turn(by_clock=True)
 
     # --- segments ---------------------------------------------------------------
 
@@ -131,18 +160,46 @@ class TurnStage(Stage):
         seg.end_clock = now - max(0.0, self.audio_ms - frame.end_ms)
         if seg.mode == PENDING:
             seg.mode = BACKCHANNEL if self.shared.agent_active() else TURN
+            if seg is self._paused:
+                await self._resume("backchannel")
         if seg.mode == TURN:
             self._turn_open = True
             self._last_end_audio = frame.end_ms
             self._last_end_clock = seg.end_clock
         self._awaiting.append(seg)
 
+    def _onset_clock(self, seg: _Segment) -> float:
+        return self.shared.clock() - max(0.0, self.audio_ms - seg.onset_ms)
+
     async def _barge_in(self, seg: _Segment) -> None:
         seg.mode = TURN
         self._turn_open = True
         now = self.shared.clock()
-        onset = now - max(0.0, self.audio_ms - seg.onset_ms)
-        await self.shared.interrupt(InterruptionFrame(onset_ms=onset, detected_ms=now, ts_ms=now))
+        onset = self._onset_clock(seg)
+        frame = InterruptionFrame(onset_ms=onset, detected_ms=now, ts_ms=now)
+        if seg is self._paused and seg.paused_at is not None:
+            # The audio stopped at the pause: that is when the caller was heard.
+            frame.detected_ms, frame.stopped_ms = seg.paused_at, seg.stopped_at
+        self._paused = None
+        await self.shared.interrupt(frame)
+
+    async def _pause(self, seg: _Segment) -> None:
+        playback = self.shared.playback
+        if playback is None or self._paused is not None:
+            return
+        self._paused = seg
+        seg.paused_at = now = self.shared.clock()
+        self._resume_at = now + self.shared.config.barge_in_resume_ms
+        seg.stopped_at = await playback.pause(self._onset_clock(seg))
+
+    async def _resume(self, reason: str) -> None:
+        playback, self._paused = self.shared.playback, None
+        if playback is not None:
+            await playback.resume(reason)
+
+    async def _resume_if_due(self) -> None:
+        if self._paused is not None and self.shared.clock() >= self._resume_at:
+            await self._resume("timeout")
 
     async def _final(self, text: str, error: str | None) -> None:
         seg = self._awaiting.popleft() if self._awaiting else _Segment(TURN, self.audio_ms)

@@ -37,10 +37,15 @@ INLINE_MAX_CHUNKS = 5
 @dataclass
 class SpeechProgressFrame(SystemFrame):
     """VAD: the current speech segment has had speech from `onset_ms` to
-    `onset_ms + speech_ms` of the audio stream (its trailing silence not counted)."""
+    `onset_ms + speech_ms` of the audio stream (its trailing silence not counted).
+    `voiced_ms` is the expected speech in it: the detector's speech probability
+    summed over its frames judged speech, times the frame length, so the
+    decaying frames a detector reports after the speech ended count for less
+    than a frame each."""
 
     onset_ms: float = 0.0
     speech_ms: float = 0.0
+    voiced_ms: float = 0.0
 
 
 class VADStage(Stage):
@@ -59,6 +64,7 @@ class VADStage(Stage):
         self._speech_run_ms = 0.0
         self._silence_run_ms = 0.0
         self._candidate_onset = 0.0
+        self._voiced_ms = 0.0
         self._silence_start = 0.0
         self._failed = False
 
@@ -125,7 +131,9 @@ class VADStage(Stage):
         if p >= cfg.vad_start_threshold:
             if self._speech_run_ms == 0.0 and not self.in_speech:
                 self._candidate_onset = start
+                self._voiced_ms = 0.0
             self._speech_run_ms += self._chunk_ms
+            self._voiced_ms += p * self._chunk_ms
             self._silence_run_ms = 0.0
             if not self.in_speech and self._speech_run_ms >= cfg.vad_start_ms:
                 self.in_speech = True
@@ -145,6 +153,7 @@ class VADStage(Stage):
             return out
         elif self.in_speech:
             self._silence_run_ms = 0.0
+            self._voiced_ms += p * self._chunk_ms
         else:
             self._speech_run_ms = 0.0
             return out
@@ -152,7 +161,10 @@ class VADStage(Stage):
             speech_ms = start + self._chunk_ms - self._candidate_onset
             out.append(
                 SpeechProgressFrame(
-                    onset_ms=self._candidate_onset, speech_ms=speech_ms, ts_ms=self.shared.clock()
+                    onset_ms=self._candidate_onset,
+                    speech_ms=speech_ms,
+                    voiced_ms=self._voiced_ms,
+                    ts_ms=self.shared.clock(),
                 )
             )
         return out

@@ -357,3 +357,39 @@ async def test_forking_a_thread_leaves_the_original_branch_intact(
     }
     assert {cid: after[cid] for cid in before} == before
     assert len(after) == len(before) + 1
+
+
+async def test_more_concurrent_writes_than_pooled_connections_all_succeed(
+    redis_url: str, prefix: str
+) -> None:
+    # Each write holds a connection for its round trip; past the pool's size
+    # the rest wait their turn instead of failing with MaxConnectionsError.
+    small = RedisCheckpointSaver.from_url(
+        redis_url, prefix=prefix, max_connections=2, pool_timeout_s=10.0
+    )
+    try:
+        threads = [f"busy-{i}" for i in range(40)]
+        await asyncio.gather(
+            *(put(small, t, {"n": i}, {"n": "1"}, {"n": "1"}) for i, t in enumerate(threads))
+        )
+        pool = small.client.connection_pool
+        assert isinstance(pool, aioredis.BlockingConnectionPool)
+        assert pool.max_connections == 2
+        found = await asyncio.gather(*(small.aget_tuple(cfg(t)) for t in threads))
+    finally:
+        await small.aclose()
+    assert [f.checkpoint["channel_values"]["n"] if f else None for f in found] == list(range(40))
+
+
+async def test_a_pool_wait_past_its_timeout_fails_the_command(redis_url: str, prefix: str) -> None:
+    tight = RedisCheckpointSaver.from_url(
+        redis_url, prefix=prefix, max_connections=1, pool_timeout_s=0.05
+    )
+    pool = tight.client.connection_pool
+    held = await pool.get_connection()
+    try:
+        with pytest.raises(aioredis.ConnectionError):
+            await tight.ping()
+    finally:
+        await pool.release(held)
+        await tight.aclose()

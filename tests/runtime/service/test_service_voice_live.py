@@ -255,6 +255,9 @@ async def test_a_barge_in_reaches_the_live_bus_with_what_was_heard(app: FastAPI)
 
         (live,) = feed.of(call_id, "barge_in")
         assert live["cut"] == barge["cut"] and live["cut"]
+        # The agent was paused at the speech onset, before the barge-in.
+        (paused,) = feed.of(call_id, "barge_in_paused")
+        assert paused["at"] <= live["at"]
         heard = live["cut"][0]["heard"]
         assert heard and LONG.startswith(heard) and live["text"].startswith(heard)
         r = await http.get(f"/api/calls/{call_id}", headers=op)

@@ -1,7 +1,8 @@
 """Barge-in on fake providers, in virtual time (so the 300 ms bound of the
 issue is checked exactly, with no CPU-contention margin): caller speech over a
-long agent reply stops the outbound audio, flushes what was queued, and the
-stored agent line keeps only what was played."""
+long agent reply pauses the outbound audio at its onset; confirmed, it flushes
+what was queued and the stored agent line keeps only what was played; a
+backchannel resumes the reply where it stopped."""
 
 from __future__ import annotations
 
@@ -44,9 +45,14 @@ async def test_caller_speech_stops_the_agent_within_300_ms() -> None:
     assert transport.cleared and onset <= transport.cleared[0] <= onset + 300
     # Nothing of the greeting (nor the queued prompt) went out after the clear.
     assert all(t <= transport.cleared[0] for t, m, _ in transport.played if m == greeting_id)
+    # Paused at the onset (two 32 ms detector frames), not when confirmed.
+    assert transport.cleared[0] <= onset + 100
     barge = call.report.of_type("barge_in")
     assert len(barge) == 1
-    assert barge[0]["onset_to_stop_ms"] <= 300
+    assert barge[0]["onset_to_stop_ms"] <= 100
+    (paused,) = call.report.of_type("barge_in_paused")
+    assert paused["onset_to_stop_ms"] == barge[0]["onset_to_stop_ms"]
+    assert not call.report.of_type("barge_in_resumed")
     assert 0 <= barge[0]["detect_to_stop_ms"] <= barge[0]["onset_to_stop_ms"]
     metrics = call.report.metrics[0]
     assert metrics["barge_in_onset_stop_ms"] == barge[0]["onset_to_stop_ms"]
@@ -93,13 +99,25 @@ async def test_a_backchannel_does_not_interrupt() -> None:
     )
     report = call.report
     assert not report.of_type("barge_in")
-    assert not call.transport.cleared
+    # Paused at its onset, resumed when it ended.
+    (paused,) = report.of_type("barge_in_paused")
+    (resumed,) = report.of_type("barge_in_resumed")
+    assert resumed["reason"] == "backchannel"
+    (cleared,) = call.transport.cleared
+    assert 0 < cleared - call.transport.onsets[0] <= 100
     assert [e["text"] for e in report.of_type("backchannel")] == ["mm"]
     # Never sent as a turn: the only caller turn is the answer.
     assert [e["text"] for e in report.of_type("caller")] == ["Ana"]
     greeting = _greeting(await call.ai_messages())
     assert greeting.content == GREETING and not greeting.additional_kwargs.get("interrupted")
-    assert call.played_ms(greeting.id) == pytest.approx(300 * len(GREETING.split()), abs=1)
+    # All of it played: the audio the clear dropped (held) was sent again.
+    assert call.played_ms(greeting.id) == pytest.approx(
+        300 * len(GREETING.split()) + paused["held_ms"], abs=1
+    )
+    # The caller heard a gap from the clear to the resume, no audio in it.
+    gap = (call.transport.cleared[0], call.transport.cleared[0] + resumed["paused_ms"])
+    assert not [t for t, m, _ in call.transport.played if gap[0] < t < gap[1]]
+    assert any(t == pytest.approx(gap[1]) for t, m, _ in call.transport.played)
     state = await call.session.state()
     assert state["vars"]["name"] == "Ana"
 
@@ -113,9 +131,10 @@ async def test_barge_in_by_interim_words() -> None:
         barge_in_min_words=2,
     )
     assert len(call.report.of_type("barge_in")) == 1
-    # Two fake-STT words take 500 ms of speech.
-    stopped_after = call.transport.cleared[0] - call.transport.onsets[0]
-    assert 500 <= stopped_after <= 500 + 100
+    # Paused at the onset; two fake-STT words (500 ms of speech) confirm it.
+    paused, confirmed = (t - call.transport.onsets[0] for t in call.transport.cleared)
+    assert paused <= 100
+    assert 500 <= confirmed <= 500 + 100
 
 
 async def test_barge_in_can_be_disabled() -> None:
