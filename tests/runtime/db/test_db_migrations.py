@@ -112,3 +112,46 @@ def test_db_command_errors_are_one_line_without_traceback(tmp_path: Path) -> Non
     bad_rev = runner.invoke(app, ["db", "upgrade", "--url", url, "--revision", "9999"])
     assert bad_rev.exit_code == 1
     assert "9999" in bad_rev.output
+
+
+WORKER = """
+import asyncio, sys, time
+from runtime.db.migrations import init_db
+async def main():
+    start_at, url, schema = float(sys.argv[1]), sys.argv[2], sys.argv[3] or None
+    time.sleep(max(0.0, start_at - time.time()))
+    engine = await init_db(url, schema=schema)
+    await engine.dispose()
+asyncio.run(main())
+"""
+
+
+async def test_workers_starting_together_migrate_once(database: Database) -> None:
+    """Four processes run `init_db` on one new database at the same instant (as
+    `serve --workers 4` does): every one starts, and the tables exist once."""
+    import subprocess
+    import sys
+    import time
+
+    start_at = f"{time.time() + 3.0:.3f}"  # after every interpreter has imported
+    args = [start_at, database.url, database.schema or ""]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=Path(__file__).resolve().parents[3],
+        )
+        for _ in range(4)
+    ]
+    results = [p.communicate(timeout=120) for p in procs]
+    failures = [err[-600:] for p, (_, err) in zip(procs, results, strict=True) if p.returncode]
+    assert not failures, failures
+    engine = database.engine()
+    try:
+        assert await current_revisions(engine) == (head_revision(),)
+        async with engine.connect() as conn:
+            assert await conn.run_sync(_tables) == TABLES
+    finally:
+        await engine.dispose()
