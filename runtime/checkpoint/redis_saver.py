@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any, cast
 
 import redis.asyncio as aioredis
@@ -75,7 +75,6 @@ from runtime.checkpoint.redis_layout import (
     encode_write,
     namespace_bounds,
     pack_typed,
-    ref_of_write_field,
     registry_key,
     split_ref,
     unpack_typed,
@@ -83,6 +82,8 @@ from runtime.checkpoint.redis_layout import (
     write_field,
 )
 from runtime.checkpoint.redis_scripts import flat
+from runtime.checkpoint.redis_threads import ThreadMaintenance
+from runtime.checkpoint.redis_threads import aw as _aw
 
 DEFAULT_PREFIX = "switchboard:cp"
 DEFAULT_TTL_S = 3600
@@ -99,12 +100,7 @@ REGISTRY_GRACE_MS = 60_000
 _PAGE = 50
 
 
-def _aw(value: Any) -> Awaitable[Any]:
-    """redis-py types commands as `T | Awaitable[T]`; on the asyncio client they await."""
-    return cast(Awaitable[Any], value)
-
-
-class RedisCheckpointSaver(BaseCheckpointSaver[str]):
+class RedisCheckpointSaver(ThreadMaintenance, BaseCheckpointSaver[str]):
     """Async LangGraph checkpointer on plain Redis 5+ with a per-thread TTL.
 
     `ttl_s=None` keeps threads until deleted. `clock` (unix seconds) only dates
@@ -268,82 +264,6 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
             record = encode_write(WriteRecord(task_id, channel, task_path, idx, tag, data))
             args += ["1" if idx >= 0 else "0", write_field(ref, task_id, idx), record]
         await self._put_writes(keys=self._script_keys(thread_id), args=args)
-
-    async def adelete_thread(self, thread_id: str) -> None:
-        """Remove every checkpoint, value and write of a thread (no-op if absent)."""
-        pipe = self.client.pipeline(transaction=True)
-        pipe.delete(*self.keys_for(str(thread_id)))
-        pipe.zrem(self.registry_key, str(thread_id))
-        await pipe.execute()
-
-    async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        """Copy all checkpoints and writes of one thread into another (merged
-        into whatever the target holds), refreshing the target's TTL."""
-        src = ThreadKeys.of(self.prefix, str(source_thread_id))
-        dst = ThreadKeys.of(self.prefix, str(target_thread_id))
-        read = self.client.pipeline(transaction=True)
-        for key in (src.cp, src.blobs, src.writes):
-            read.hgetall(key)
-        read.zrange(src.wix, 0, -1)
-        read.zrange(src.idx, 0, -1)
-        cps, blobs, writes, wix, idx = await read.execute()
-        if not idx or not cps:
-            return
-        pipe = self.client.pipeline(transaction=True)
-        pipe.hset(dst.cp, mapping=cps)
-        if blobs:
-            pipe.hset(dst.blobs, mapping=blobs)
-        if writes:
-            pipe.hset(dst.writes, mapping=writes)
-            pipe.zadd(dst.wix, dict.fromkeys(wix, 0))
-        pipe.zadd(dst.idx, dict.fromkeys(idx, 0))
-        self._touch(pipe, str(target_thread_id))
-        await pipe.execute()
-
-    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        """`keep_latest` keeps the newest checkpoint of each namespace with its
-        writes and the values it reads; `delete` removes the threads."""
-        if strategy not in ("keep_latest", "delete"):
-            raise ValueError(f"unknown prune strategy {strategy!r}; use 'keep_latest' or 'delete'")
-        for thread_id in thread_ids:
-            if strategy == "delete":
-                await self.adelete_thread(thread_id)
-            else:
-                await self._keep_latest(str(thread_id))
-
-    async def _keep_latest(self, thread_id: str) -> None:
-        keys = ThreadKeys.of(self.prefix, thread_id)
-
-        async def prune(pipe: Pipeline) -> None:
-            # Runs under WATCH of all thread keys: a concurrent write restarts it.
-            refs: list[bytes] = await _aw(pipe.zrange(keys.idx, 0, -1))
-            latest = {split_ref(ref)[0]: ref for ref in refs}  # ascending: newest wins
-            kept = list(latest.values())
-            used: set[bytes] = set()
-            if kept:
-                for ref, raw in zip(kept, await _aw(pipe.hmget(keys.cp, kept)), strict=True):
-                    if raw is not None:
-                        versions = self._payload(raw)["checkpoint"]["channel_versions"]
-                        ns = split_ref(ref)[0]
-                        used.update(blob_field(ns, ch, v) for ch, v in versions.items())
-            old = [ref for ref in refs if ref not in kept]
-            unused = [f for f in await _aw(pipe.hkeys(keys.blobs)) if f not in used]
-            stale = [
-                f
-                for f in await _aw(pipe.zrange(keys.wix, 0, -1))
-                if ref_of_write_field(f) not in kept
-            ]
-            pipe.multi()
-            if old:
-                pipe.hdel(keys.cp, *old)
-                pipe.zrem(keys.idx, *old)
-            if stale:
-                pipe.hdel(keys.writes, *stale)
-                pipe.zrem(keys.wix, *stale)
-            if unused:
-                pipe.hdel(keys.blobs, *unused)
-
-        await self.client.transaction(prune, *keys.all)
 
     def get_next_version(self, current: str | None, channel: None) -> str:
         """Monotonic version with a random suffix, so that forked branches of a
