@@ -170,6 +170,8 @@ def _service_env(tmp: Path, settings: Settings, llm_base: str) -> dict[str, str]
         "SWITCHBOARD_VAD": "standin",
         "SWITCHBOARD_LLM_BASE_URL": f"{llm_base}/v1",
         "OPENAI_API_KEY": "standin",
+        # The LLM stand-in answers turns only; ended calls are scored offline.
+        "SWITCHBOARD_SENTIMENT": "lexicon",
     }
 
 
@@ -490,6 +492,7 @@ async def run(settings: Settings) -> dict[str, Any]:
             "llm_first_token_ms": llm_standin.FIRST_TOKEN_S * 1000,
             "llm_token_interval_ms": llm_standin.TOKEN_INTERVAL_S * 1000,
             "tts_first_chunk_ms": standin.TTS_FIRST_CHUNK_S * 1000,
+            "call_sentiment": "offline lexicon (VADER) when a call ends",
         },
         "script": {
             "turns_per_call": turns,
