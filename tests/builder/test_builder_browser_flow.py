@@ -18,12 +18,27 @@ from tests.builder.conftest import commented_dental_text
 
 CANVAS = "iframe[title='streamlit_flow.streamlit_flow']"
 NEW = "ask_birth_date"
+#: Tries at opening a selectbox, each waiting this long for its option.
+CHOOSE_ATTEMPTS = 5
+CHOOSE_WAIT_MS = 15_000
 
 
 def _choose(page: Any, label: str, option: str | re.Pattern[str]) -> None:
-    """Pick an option of the visible selectbox labelled `label`."""
-    page.get_by_label(label, exact=True).locator("visible=true").first.click()
-    page.get_by_role("option", name=option).first.click()
+    """Pick an option of the visible selectbox labelled `label`. A Streamlit
+    rerun that lands just after the click replaces the widget and closes its
+    list before the option shows, so an unopened list is opened again."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
+    wanted = page.get_by_role("option", name=option).first
+    for _ in range(CHOOSE_ATTEMPTS):
+        page.get_by_label(label, exact=True).locator("visible=true").first.click()
+        try:
+            wanted.wait_for(state="visible", timeout=CHOOSE_WAIT_MS)
+        except PlaywrightTimeoutError:
+            continue
+        wanted.click()
+        return
+    raise AssertionError(f"the {label!r} list never showed an option matching {option!r}")
 
 
 def _type(page: Any, label: str, text: str) -> None:
