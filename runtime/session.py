@@ -88,7 +88,7 @@ class CallSession:
     async def hangup(self, *, interrupted: list[dict[str, str]] | None = None) -> list[CallEvent]:
         """The caller hung up: the call ends as abandoned unless already over.
         `interrupted` (as for `send`) lists agent lines the hang-up cut short."""
-        values, over = await self._snapshot()
+        values, over = await self.checkpointed()
         if over:
             return []
         resume: dict[str, Any] = {"hangup": True}
@@ -110,14 +110,14 @@ class CallSession:
     async def stream_send(
         self, text: str, *, interrupted: list[dict[str, str]] | None = None
     ) -> AsyncIterator[CallEvent]:
-        values, over = await self._snapshot()
+        values, over = await self.checkpointed()
         if over:
             raise CallEnded(f"call {self.call_id} has ended")
         resume: Any = {"text": text, "interrupted": interrupted} if interrupted else text
         async for event in self._run(Command(resume=resume), values.get("vars", {})):
             yield event
 
-    async def _snapshot(self) -> tuple[dict[str, Any], bool]:
+    async def checkpointed(self) -> tuple[dict[str, Any], bool]:
         """(checkpointed state, call over). After a run of this object that
         completed, that run's final state (it is what it checkpointed: one
         process drives a call at a time); otherwise one checkpoint read."""

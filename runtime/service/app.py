@@ -34,7 +34,7 @@ from runtime.service.calls import CallService, UnknownAgent, UnknownCall
 from runtime.service.errors import COMMON, error_responses
 from runtime.service.gc_tuning import tune_for_service
 from runtime.service.live import LiveBus, LocalLiveBus, RedisLiveBus, live_router
-from runtime.service.livekit_calls import LiveKitCalls, livekit_router
+from runtime.service.livekit_calls import LiveKitCalls, livekit_router, voice_setup_of
 from runtime.service.ratelimit import RateLimits, client_address, digest, parse_limit
 from runtime.service.recordings import recording_hook, recordings_router
 from runtime.service.routes_agents import agents_router
@@ -312,11 +312,7 @@ def _mount_voice(app: FastAPI) -> None:
     settings: ServiceSettings = app.state.settings
 
     async def setup(session_id: str, graph: str | None, caller: str | None) -> VoiceCall:
-        service: CallService = app.state.calls
-        if not hasattr(app.state, "voice_setup"):
-            app.state.voice_setup = service.voice_setup()
-        made: VoiceCall = await app.state.voice_setup(session_id, graph, caller)
-        return made
+        return await voice_setup_of(app)(session_id, graph, caller)
 
     async def keep(session_id: str, recording: CallAudioRecorder) -> None:
         hook = recording_hook(settings.recordings_path(), app.state.recorder)

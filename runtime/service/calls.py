@@ -81,7 +81,8 @@ class CallObserver:
     ) -> int:
         """Record one step (its number from the checkpoint's turn counter)
         and return that number."""
-        turn = int((await _checkpointed_state(session)).get("turn", 0))
+        state, _ = await session.checkpointed()
+        turn = int(state.get("turn", 0))
         step = turn + 1 if hangup else turn
         await self.recorder.record(
             session.call_id,
@@ -98,15 +99,6 @@ class CallObserver:
         if not self.recorder.failing:
             await self.recorder.flush(STEP_RECORD_WAIT_S)
         return step
-
-
-async def _checkpointed_state(session: CallSession) -> dict[str, Any]:
-    """The call's checkpointed state: what the session's last complete run
-    left (one process drives a call at a time), else read back."""
-    known = session._known
-    if known is not None:
-        return known[0]
-    return await session.state()
 
 
 @dataclass

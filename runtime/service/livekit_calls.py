@@ -6,8 +6,9 @@ and returns what the caller needs to join the same room: the server URL, the
 room name and a participant token minted for the caller's identity. The
 agent answers once the caller's audio track is subscribed, runs the call
 through the voice pipeline like a WebSocket call (published live, recorded,
-per-turn latencies kept) and leaves the room when the call ends. A caller who
-never joins within `caller_wait_s` ends the call as abandoned.
+per-turn latencies kept) and leaves the room when the call ends. If the
+caller's track has not arrived within `caller_wait_s`, the caller side is
+closed at once, so the call is hung up rather than left waiting.
 
 The server and key pair come from `LIVEKIT_URL`, `LIVEKIT_API_KEY` and
 `LIVEKIT_API_SECRET`, read when a call starts: without them the route answers
@@ -21,12 +22,13 @@ import asyncio
 import datetime
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from runtime.service.auth import Principal, operator
+from runtime.service.calls import CallService
 from runtime.service.errors import error_responses
 from runtime.service.routes_calls import AGENT_PATTERN, call_start_limit
 from runtime.voice.livekit_tokens import LiveKitSettings, mint_token
@@ -36,7 +38,6 @@ from runtime.voice.livekit_transport import (
     abandoned_joins_settled,
     join_room,
 )
-from runtime.voice.pipeline import VoicePipeline
 from runtime.voice.websocket import CallSetup, GraphNotFound, VoiceCall
 
 log = logging.getLogger("switchboard.service.livekit")
@@ -118,13 +119,8 @@ class LiveKitCalls:
         except TimeoutError:
             log.info("call %s: the caller did not join within %g s", call_id, self.caller_wait_s)
             transport.caller_left("the caller never joined")
-        pipeline = VoicePipeline(
-            call.session, transport, vad=call.vad, stt=call.stt, tts=call.tts, config=call.config
-        )
-        if call.observe is not None:
-            pipeline.on_event = call.observe(pipeline)
         try:
-            await pipeline.run()
+            await call.pipeline(transport).run()
         except Exception:
             log.exception("LiveKit call %s failed", call_id)
         finally:
@@ -138,11 +134,13 @@ class LiveKitCalls:
         await abandoned_joins_settled()
 
 
-def voice_setup_of(request: Request) -> CallSetup:
-    """The worker's voice call setup (made once, shared with the WebSocket route)."""
-    state = request.app.state
+def voice_setup_of(app: FastAPI) -> CallSetup:
+    """The worker's voice call setup, made once on first use (after start-up)
+    and shared by the WebSocket and LiveKit routes."""
+    state = app.state
     if not hasattr(state, "voice_setup"):
-        state.voice_setup = state.calls.voice_setup()
+        service: CallService = state.calls
+        state.voice_setup = service.voice_setup()
     setup: CallSetup = state.voice_setup
     return setup
 
@@ -167,7 +165,7 @@ def livekit_router() -> APIRouter:
             settings = LiveKitSettings.from_env()
         except ValueError as exc:
             raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from None
-        service: Any = request.app.state.calls
+        service: CallService = request.app.state.calls
         call_id, _ = await service.open_call(
             body.agent, caller=body.caller, direction="inbound", transport="livekit"
         )
@@ -175,7 +173,7 @@ def livekit_router() -> APIRouter:
         caller_identity = body.caller_identity or f"caller-{call_id[:12]}"
         agent_identity = f"agent-{call_id[:12]}"
         try:
-            call = await voice_setup_of(request)(call_id, body.agent, body.caller)
+            call = await voice_setup_of(request.app)(call_id, body.agent, body.caller)
         except GraphNotFound as exc:
             raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
         calls: LiveKitCalls = request.app.state.livekit

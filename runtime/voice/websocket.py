@@ -48,7 +48,7 @@ from runtime.voice.pipeline import EventHook, VoicePipeline
 from runtime.voice.providers.base import VAD, ProviderError, STTProvider, TTSProvider
 from runtime.voice.recording import CallAudioRecorder
 from runtime.voice.stages.base import PipelineConfig
-from runtime.voice.transport import TransportClosed
+from runtime.voice.transport import Transport, TransportClosed
 from schemas.diagnostics import GraphError
 from tools.registry import ToolRegistry
 
@@ -224,6 +224,15 @@ class VoiceCall:
     config: PipelineConfig
     observe: Callable[[VoicePipeline], EventHook] | None = None
 
+    def pipeline(self, transport: Transport) -> VoicePipeline:
+        """This call's voice pipeline over `transport`, observed if asked."""
+        pipeline = VoicePipeline(
+            self.session, transport, vad=self.vad, stt=self.stt, tts=self.tts, config=self.config
+        )
+        if self.observe is not None:
+            pipeline.on_event = self.observe(pipeline)
+        return pipeline
+
 
 class GraphNotFound(LookupError):
     """No graph with the requested id."""
@@ -379,16 +388,7 @@ def voice_router(
         await transport.event("ready", {"call_id": session_id, "sample_rate": RATE})
         if recording is not None:
             recording.start()
-        pipeline = VoicePipeline(
-            call.session,
-            transport,
-            vad=call.vad,
-            stt=call.stt,
-            tts=call.tts,
-            config=call.config,
-        )
-        if call.observe is not None:
-            pipeline.on_event = call.observe(pipeline)
+        pipeline = call.pipeline(transport)
         try:
             await pipeline.run()
         except Exception:

@@ -231,10 +231,7 @@ class Stage:
             if self._room is None or self._room.done():
                 self._room = asyncio.get_running_loop().create_future()
             await self._room
-        if self._inline_ok(frame):
-            await self._inline(frame)
-        else:
-            self.put(frame)
+        await self.feed(frame)
 
     async def feed(self, frame: Frame) -> None:
         """Hand `frame` to this stage: caller audio reaching an idle stage is
@@ -301,13 +298,8 @@ class Stage:
 
     async def push(self, frame: Frame) -> None:
         """Hand a frame to the next stage (as `feed` does)."""
-        downstream = self.downstream
-        if downstream is None:
-            return
-        if downstream._inline_ok(frame):
-            await downstream._inline(frame)
-        else:
-            downstream.put(frame)
+        if self.downstream is not None:
+            await self.downstream.feed(frame)
 
     async def next_frame(self, timeout_s: float | None = None) -> Frame | None:
         """The next queued frame (queued caller audio joined, up to
