@@ -26,7 +26,7 @@ CHOOSE_WAIT_MS = 15_000
 def _choose(page: Any, label: str, option: str | re.Pattern[str]) -> None:
     """Pick an option of the visible selectbox labelled `label`. A Streamlit
     rerun that lands just after the click replaces the widget and closes its
-    list before the option shows, so an unopened list is opened again."""
+    list (or detaches the option being clicked), so the list is opened again."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
     wanted = page.get_by_role("option", name=option).first
@@ -34,9 +34,10 @@ def _choose(page: Any, label: str, option: str | re.Pattern[str]) -> None:
         page.get_by_label(label, exact=True).locator("visible=true").first.click()
         try:
             wanted.wait_for(state="visible", timeout=CHOOSE_WAIT_MS)
+            # A rerun may also detach the option mid-click: try again then.
+            wanted.click(timeout=CHOOSE_WAIT_MS)
         except PlaywrightTimeoutError:
             continue
-        wanted.click()
         return
     raise AssertionError(f"the {label!r} list never showed an option matching {option!r}")
 
